@@ -1,0 +1,322 @@
+"""Chroma: the single adapter (embedded directory or HTTP server).
+
+Two collections:
+
+* ``<name>`` holds chunks: our own embeddings (cosine), the chunk text as the
+  document, and metadata for filters and citations (article id and hash,
+  position, offsets, title, outlet, URL, ``published`` ISO date and
+  ``published_key`` YYYYMMDD integer for range filters).
+* ``<name>_articles`` is the manifest, one record per article key: its status
+  (``pending`` while being written, ``done``, or ``alias`` of another article),
+  the hash of the last completely written version, and its chunk count. An
+  article only counts as indexed when its record says ``done``; a record left
+  ``pending`` by a killed run is rolled back by :meth:`Store.recover`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from rag.config import Settings
+from rag.errors import StoreError
+from rag.schema import Article, Chunk, IndexStats, date_key
+
+log = logging.getLogger(__name__)
+
+STATE_ID = "__state__"
+Status = Literal["pending", "done", "alias"]
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """The manifest's record of one article (see the module docstring)."""
+
+    id: str
+    key: str
+    source: str
+    title: str = ""
+    outlet: str = ""
+    url: str = ""
+    published: str = ""  # ISO date or ""
+    status: Status = "pending"
+    hash: str = ""  # content hash of the last completely indexed version ("" if none)
+    pending_hash: str = ""  # content hash being written while status == "pending"
+    pending_chunks: int = 0  # how many chunks that version has
+    text_hash: str = ""
+    chunks: int = 0
+    alias_of: str = ""
+    updated: float = 0.0
+
+    @classmethod
+    def from_metadata(cls, id: str, meta: Mapping[str, Any]) -> ArticleRecord:
+        fields = cls.__dataclass_fields__
+        return cls(id=id, **{k: v for k, v in meta.items() if k in fields and k != "id"})
+
+    def metadata(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("id")
+        return data
+
+
+def chunk_metadata(chunk: Chunk, article: Article, article_hash: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "article_id": article.id,
+        "article_hash": article_hash,
+        "position": chunk.position,
+        "start": chunk.start,
+        "end": chunk.end,
+        "title": article.title,
+        "outlet": article.outlet,
+        "url": article.url,
+        "source": article.source,
+        "published": article.published.isoformat() if article.published else "",
+    }
+    if article.published:
+        meta["published_key"] = date_key(article.published)
+    return meta
+
+
+def _batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class Store:
+    """The Chroma index of chunks plus the article manifest."""
+
+    def __init__(self, settings: Settings, embedding_model: str = "") -> None:
+        self.settings = settings
+        self.embedding_model = embedding_model
+        self.client = self._connect()
+        name = settings.store.collection
+        try:
+            self.chunks = self.client.get_or_create_collection(
+                name,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"embedding_model": embedding_model or "unknown"},
+                embedding_function=None,
+            )
+            self.manifest = self.client.get_or_create_collection(
+                f"{name}_articles", metadata={"role": "manifest"}, embedding_function=None
+            )
+        except Exception as exc:  # noqa: BLE001 - Chroma raises many types for a broken store
+            raise StoreError(self._broken_message(exc)) from exc
+        built_with = (self.chunks.metadata or {}).get("embedding_model")
+        if embedding_model and built_with not in (None, "unknown", embedding_model):
+            raise StoreError(
+                f"The index {self.location} was built with the embedding model {built_with!r}, "
+                f"but {embedding_model!r} is configured: set [embed] model back, or use another "
+                "[paths] index_dir / [store] collection and re-ingest"
+            )
+        self._max_batch = max(1, min(self.client.get_max_batch_size(), 4000))
+
+    # -- connection --------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        s = self.settings.store
+        if s.mode == "http":
+            return f"{'https' if s.ssl else 'http'}://{s.host}:{s.port} (collection {s.collection})"
+        return str(self.chroma_dir)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.settings.index_dir / "chroma"
+
+    def _broken_message(self, exc: Exception) -> str:
+        if self.settings.store.mode == "http":
+            return f"Cannot reach the Chroma server at {self.location}: {exc}. Is `chroma run` up?"
+        return (
+            f"The index at {self.chroma_dir} cannot be opened ({type(exc).__name__}: {exc}). "
+            f"Move that folder away and run `newsrag ingest` again to rebuild it."
+        )
+
+    def _connect(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        s = self.settings.store
+        try:
+            if s.mode == "http":
+                headers = {}
+                raw = os.environ.get(s.headers_env, "")
+                if raw:
+                    try:
+                        headers = {str(k): str(v) for k, v in json.loads(raw).items()}
+                    except (ValueError, AttributeError) as exc:
+                        raise StoreError(f"{s.headers_env} must hold a JSON object of HTTP headers") from exc
+                return chromadb.HttpClient(
+                    host=s.host, port=s.port, ssl=s.ssl, headers=headers, settings=chroma_settings
+                )
+            self.chroma_dir.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(self.chroma_dir), settings=chroma_settings)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise StoreError(self._broken_message(exc)) from exc
+
+    # -- manifest ----------------------------------------------------------------------
+
+    def records(self, ids: Iterable[str] | None = None) -> dict[str, ArticleRecord]:
+        """Manifest records by article id (all of them when ``ids`` is None)."""
+        wanted = None if ids is None else list(dict.fromkeys(ids))
+        out: dict[str, ArticleRecord] = {}
+        if wanted is None:
+            batches: Iterable[list[str] | None] = [None]
+        else:
+            batches = [list(b) for b in _batched(wanted, self._max_batch)]
+        for batch in batches:
+            if batch is not None and not batch:
+                continue
+            got = self.manifest.get(ids=batch, include=["metadatas"])
+            for rid, meta in zip(got["ids"], got["metadatas"] or []):
+                if rid != STATE_ID:
+                    out[rid] = ArticleRecord.from_metadata(rid, meta or {})
+        return out
+
+    def put_records(self, records: Sequence[ArticleRecord]) -> None:
+        for batch in _batched(list(records), self._max_batch):
+            self.manifest.upsert(
+                ids=[r.id for r in batch],
+                embeddings=[[0.0] for _ in batch],
+                metadatas=[r.metadata() for r in batch],
+            )
+
+    def delete_records(self, ids: Sequence[str]) -> None:
+        for batch in _batched(list(ids), self._max_batch):
+            self.manifest.delete(ids=list(batch))
+
+    # -- chunks ----------------------------------------------------------------------------
+
+    def upsert_chunks(self, ids: Sequence[str], embeddings: np.ndarray, documents: Sequence[str],
+                      metadatas: Sequence[Mapping[str, Any]]) -> None:
+        for start in range(0, len(ids), self._max_batch):
+            end = start + self._max_batch
+            self.chunks.upsert(
+                ids=list(ids[start:end]),
+                embeddings=embeddings[start:end],
+                documents=list(documents[start:end]),
+                metadatas=[dict(m) for m in metadatas[start:end]],
+            )
+
+    def delete_article_chunks(self, article_id: str, keep_hash: str = "") -> int:
+        """Delete the article's chunks, except those written for ``keep_hash``; returns how many."""
+        where: dict[str, Any] = {"article_id": article_id}
+        if keep_hash:
+            where = {"$and": [where, {"article_hash": {"$ne": keep_hash}}]}
+        stale = self.chunks.get(where=where, include=[])["ids"]
+        for batch in _batched(stale, self._max_batch):
+            self.chunks.delete(ids=list(batch))
+        return len(stale)
+
+    def count_chunks(self, article_id: str | None = None) -> int:
+        if article_id is None:
+            return self.chunks.count()
+        return len(self.chunks.get(where={"article_id": article_id}, include=[])["ids"])
+
+    def iter_chunks(self, batch: int = 2000, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[dict[str, Any]]:
+        """Every chunk, in pages: dicts with ``id``, ``document`` and ``metadata``."""
+        total = self.chunks.count()
+        for offset in range(0, total, batch):
+            got = self.chunks.get(limit=batch, offset=offset, include=list(include))
+            docs = got.get("documents") or [None] * len(got["ids"])
+            metas = got.get("metadatas") or [None] * len(got["ids"])
+            for cid, doc, meta in zip(got["ids"], docs, metas):
+                yield {"id": cid, "document": doc, "metadata": meta or {}}
+
+    # -- recovery and state ----------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Finish or undo what a killed run left ``pending``; returns the ids it touched.
+
+        Roll forward when every chunk of the new version is present, back when the
+        last complete version is intact, and otherwise forget the article (its file
+        is indexed afresh by the next ingest).
+        """
+        got = self.manifest.get(where={"status": "pending"}, include=["metadatas"])
+        fixed: list[str] = []
+        finished: list[ArticleRecord] = []
+        forgotten: list[str] = []
+        for rid, meta in zip(got["ids"], got["metadatas"] or []):
+            record = ArticleRecord.from_metadata(rid, meta or {})
+            fixed.append(rid)
+            if self._count(rid, record.pending_hash) == record.pending_chunks > 0:
+                self.delete_article_chunks(rid, keep_hash=record.pending_hash)
+                finished.append(replace(record, status="done", hash=record.pending_hash, chunks=record.pending_chunks,
+                                        pending_hash="", pending_chunks=0))
+            elif record.hash and self._count(rid, record.hash) == record.chunks > 0:
+                self.delete_article_chunks(rid, keep_hash=record.hash)
+                finished.append(replace(record, status="done", pending_hash="", pending_chunks=0))
+            else:
+                self.delete_article_chunks(rid)
+                forgotten.append(rid)
+        if finished:
+            self.put_records(finished)
+        if forgotten:
+            self.delete_records(forgotten)
+        if fixed:
+            log.warning("recovered %d article(s) left half-written by an interrupted run", len(fixed))
+            self.touch()
+        return fixed
+
+    def _count(self, article_id: str, article_hash: str) -> int:
+        if not article_hash:
+            return 0
+        where = {"$and": [{"article_id": article_id}, {"article_hash": article_hash}]}
+        return len(self.chunks.get(where=where, include=[])["ids"])
+
+    def stats(self) -> IndexStats:
+        """Articles, chunks, aliases, outlets and date range of the index."""
+        records = self.records()
+        done = [r for r in records.values() if r.status == "done"]
+        outlets = Counter(r.outlet or "(unknown)" for r in done)
+        dates = sorted(r.published for r in done if r.published)
+        return IndexStats(
+            articles=len(done),
+            chunks=self.count_chunks(),
+            aliases=sum(1 for r in records.values() if r.status == "alias"),
+            outlets=tuple(outlets.most_common()),
+            first_date=date.fromisoformat(dates[0]) if dates else None,
+            last_date=date.fromisoformat(dates[-1]) if dates else None,
+            location=self.location,
+            embedding_model=str((self.chunks.metadata or {}).get("embedding_model", self.embedding_model)),
+        )
+
+    def touch(self) -> str:
+        """Record that the index changed (the BM25 index and caches key on this)."""
+        version = uuid.uuid4().hex
+        self.manifest.upsert(ids=[STATE_ID], embeddings=[[0.0]], metadatas=[{"version": version, "at": time.time()}])
+        return version
+
+    def version(self) -> str:
+        got = self.manifest.get(ids=[STATE_ID], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        return str(metas[0].get("version", "")) if metas and metas[0] else ""
+
+
+_STORES: dict[tuple[Any, ...], Store] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def open_store(settings: Settings, embedding_model: str = "") -> Store:
+    """The shared Store for these settings (one Chroma client per index in a process)."""
+    key = (settings.store, str(settings.index_dir), embedding_model)
+    with _STORES_LOCK:
+        store = _STORES.get(key)
+        if store is None:
+            store = _STORES[key] = Store(settings, embedding_model)
+        return store

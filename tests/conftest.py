@@ -1,0 +1,51 @@
+"""Shared fixtures: the real embedding model (loaded once), settings on a tmp_path index."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+DATA = Path(__file__).parent / "data"
+ARTICLES = DATA / "articles"
+BAD = DATA / "bad"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2, loaded once per test session."""
+    from rag.config import EmbedSettings
+    from rag.embed import get_embedder
+
+    model = get_embedder(EmbedSettings())
+    model.embed_query("warm up")
+    return model
+
+
+def make_settings(tmp_path: Path, articles: Path | None = None, **sections):
+    from rag.config import PathsSettings, Settings
+
+    settings = Settings(
+        paths=PathsSettings(articles_dir=articles or tmp_path / "articles", index_dir=tmp_path / "index"),
+        base_dir=tmp_path,
+    )
+    return settings.replace(**sections) if sections else settings
+
+
+@pytest.fixture
+def articles_dir(tmp_path: Path) -> Path:
+    """A writable copy of tests/data/articles."""
+    target = tmp_path / "articles"
+    shutil.copytree(ARTICLES, target)
+    return target
+
+
+@pytest.fixture
+def settings(tmp_path: Path, articles_dir: Path):
+    return make_settings(tmp_path, articles_dir)
