@@ -22,6 +22,7 @@ import numpy as np
 
 from ingest.chunk import Chunker
 from ingest.load import LoadedFile, discover, load_file
+from rag.bm25 import lexical_cache
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import LoadError
@@ -301,6 +302,7 @@ def ingest_paths(
             indexer.prune([p.resolve() for p in resolved if p.exists()], failed_sources)
         if indexer.changed:
             store.touch()
+            lexical_cache(settings, store).refresh()
         if progress:
             progress(Progress(len(files), len(files), len(indexer.reports), indexer.chunks_embedded, ""))
     return IngestReport(tuple(indexer.reports), time.perf_counter() - started, indexer.chunks_embedded)
@@ -318,5 +320,6 @@ def ingest_articles(articles: Sequence[Article], settings: Settings, *, embedder
         indexer.process(list(articles))
         if indexer.changed:
             store.touch()
+            lexical_cache(settings, store).refresh()
     return IngestReport(tuple(indexer.reports), time.perf_counter() - started, indexer.chunks_embedded)
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ingest import clean
 from rag.errors import LoadError
-from rag.schema import Article
+from rag.schema import Article, canonical_url
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ OUTLET_FIELDS = ("source", "outlet", "site", "publisher", "site_name", "source_n
 MIN_HTML_WORDS = 25  # fewer words than this in a page's main content is a menu or a form, not an article
 LIST_WRAPPERS = ("articles", "items", "data", "results", "entries", "documents", "docs", "news")
 
-_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|smid|ref|ref_src)$", re.IGNORECASE)
 _HEADER = re.compile(r"^(title|date|published|source|outlet|url|link)\s*:\s*(.+)$", re.IGNORECASE)
 
 
@@ -54,24 +53,6 @@ class LoadedFile:
 
 
 # -- small helpers ---------------------------------------------------------------
-
-
-def canonical_url(url: str) -> str:
-    """Lower-case scheme and host, no tracking parameters, no default port.
-
-    The fragment is kept: some corpora (realtimeqa-dev) tell passages of one page apart by it.
-    """
-    url = url.strip()
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
-        return url
-    netloc = parts.netloc.lower()
-    if (parts.scheme == "http" and netloc.endswith(":80")) or (parts.scheme == "https" and netloc.endswith(":443")):
-        netloc = netloc.rsplit(":", 1)[0]
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, parts.fragment))
 
 
 def outlet_from_url(url: str) -> str:

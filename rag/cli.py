@@ -20,6 +20,7 @@ from rag.config import Settings, load_settings
 from rag.errors import ConfigError, NewsragError
 
 log = logging.getLogger("newsrag")
+PROVIDERS = ("extractive", "llamacpp", "openai", "ollama")
 
 
 def _out(text: str = "") -> None:
@@ -107,6 +108,136 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- ask ----------------------------------------------------------------------------------------
+
+
+def _parse_day(value: str | None, flag: str) -> Any:
+    from datetime import date
+
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise NewsragError(f"{flag} expects a date as YYYY-MM-DD, got {value!r}") from exc
+
+
+def format_answer(answer: Any) -> str:
+    """The answer and its numbered sources as plain text."""
+    lines = []
+    if answer.refused:
+        lines.append(answer.text)
+    else:
+        from rag.answer.citations import render
+
+        marked = [s if s.verdict != "unsupported" else type(s)(s.text + " (unsupported)", s.citations, s.verdict)
+                  for s in answer.sentences]
+        lines.append(render(marked))
+    if answer.note:
+        lines += ["", f"Note: {answer.note}"]
+    if answer.citations:
+        lines += ["", "Sources:"]
+        for c in answer.citations:
+            when = c.published.isoformat() if c.published else "undated"
+            lines.append(f"[{c.number}] {c.title} ({c.outlet or 'unknown outlet'}, {when})")
+            if c.url:
+                lines.append(f"    {c.url}")
+            elif c.source:
+                lines.append(f"    {c.source}")
+            if c.also_reported:
+                lines.append(f"    also reported by: {', '.join(c.also_reported)}")
+            quotes = [s.sentence for sent in answer.sentences for s in sent.support if s.citation == c.number]
+            if quotes:
+                lines.append(f"    “{quotes[0]}”")
+    return "\n".join(lines)
+
+
+def answer_json(answer: Any) -> dict[str, Any]:
+    def convert(value: Any) -> Any:
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(asdict(answer))
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.schema import Filters
+    from rag.service import Done, Error, Token, ask
+
+    filters = Filters(since=_parse_day(args.since, "--since"), until=_parse_day(args.until, "--until"),
+                      outlets=tuple(args.outlet or ()))
+    live = not args.json and sys.stderr.isatty()
+    for event in ask(args.question, None, filters, settings, provider=args.provider, top_k=args.top_k,
+                     today=_parse_day(args.today, "--today")):
+        if isinstance(event, Token) and live and args.provider not in (None, "extractive"):
+            sys.stderr.write(event.text)
+            sys.stderr.flush()
+        elif isinstance(event, Done):
+            if live and args.provider not in (None, "extractive"):
+                sys.stderr.write("\n\n")
+            _out(json.dumps(answer_json(event.answer), indent=2) if args.json else format_answer(event.answer))
+            return 0
+        elif isinstance(event, Error):
+            if event.partial is not None:
+                _out(json.dumps(answer_json(event.partial), indent=2) if args.json else format_answer(event.partial))
+            _err(f"newsrag: {event.message}")
+            return 1
+    return 1
+
+
+# -- eval -----------------------------------------------------------------------------------------
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from rag.evaluate import evaluate, load_questions, report_dict
+    from rag.service import Engine
+
+    questions = load_questions(Path(args.questions))
+    if args.limit:
+        questions = questions[: args.limit]
+    workdir = None
+    if args.corpus:
+        from ingest.index import ingest_paths
+
+        workdir = tempfile.TemporaryDirectory(prefix="newsrag-eval-")
+        size_mb = Path(args.corpus).stat().st_size / 1e6 + 1
+        settings = settings.replace(paths={"index_dir": workdir.name},
+                                    ingest={"max_file_mb": max(settings.ingest.max_file_mb, size_mb)})
+        _err(f"indexing {args.corpus} into a throwaway index ...")
+        report = ingest_paths([args.corpus], settings)
+        _err(f"indexed {report.totals['added']} articles ({report.chunks_embedded} chunks) in {report.seconds:.0f}s")
+    try:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(questions), unit="q", desc="eval", file=sys.stderr, disable=args.json or None)
+        result = evaluate(questions, Engine(settings), provider=args.provider, retrieval_only=args.retrieval_only,
+                          use_question_dates=not args.no_question_dates,
+                          results_path=Path(args.out) if args.out else None,
+                          progress=lambda done, total: bar.update(1))
+        bar.close()
+    finally:
+        if workdir is not None:
+            workdir.cleanup()
+    data = report_dict(result)
+    if args.json:
+        _out(json.dumps(data, indent=2))
+        return 0
+    for key, value in data.items():
+        if value is not None and key != "extra":
+            _out(f"{key:>20}: {value}")
+    if args.out:
+        _out(f"{'per-question':>20}: {args.out}")
+    return 0
+
+
 # -- serve ----------------------------------------------------------------------------------------
 
 
@@ -140,6 +271,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_stats)
 
+    p = sub.add_parser("ask", help="answer a question from the indexed articles, with sources")
+    p.add_argument("question")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after this day")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="only articles published on or before this day")
+    p.add_argument("--outlet", action="append", metavar="NAME", help="only this outlet (repeatable)")
+    p.add_argument("--provider", choices=PROVIDERS, help="answerer (default: [llm] provider)")
+    p.add_argument("--top-k", type=int, metavar="N", help="passages in the context (default: [retrieve] top_k)")
+    p.add_argument("--today", metavar="YYYY-MM-DD", help='the day "last week" is relative to (default: newest article)')
+    p.add_argument("--json", action="store_true", help="print the whole structured answer")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="measure retrieval and answers on a question set")
+    p.add_argument("questions", metavar="QUESTIONS.jsonl")
+    p.add_argument("--corpus", metavar="CORPUS.jsonl", help="index this corpus into a throwaway index first")
+    p.add_argument("--provider", choices=PROVIDERS, help="answerer (default: [llm] provider)")
+    p.add_argument("--out", metavar="RESULTS.jsonl", help="write per-question results here")
+    p.add_argument("--retrieval-only", action="store_true", help="measure retrieval only, no answers")
+    p.add_argument("--no-question-dates", action="store_true",
+                   help="resolve relative dates against the newest article, not each question's date")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("serve", help="start the chat UI")
     p.add_argument("--host", help="interface to bind (default: [ui] host)")
     p.add_argument("--port", type=int, help="port (default: [ui] port)")
@@ -153,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("bm25s", "chromadb", "httpx", "urllib3", "sentence_transformers", "trafilatura", "htmldate"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:

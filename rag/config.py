@@ -57,7 +57,7 @@ class EmbedSettings:
 class ChunkSettings:
     chunk_tokens: int = 200
     overlap_tokens: int = 32
-    title_prefix: bool = True
+    title_prefix: bool = False
     title_max_tokens: int = 24
 
     def __post_init__(self) -> None:
@@ -79,6 +79,81 @@ class IngestSettings:
     def __post_init__(self) -> None:
         _check(self.max_file_mb > 0, "[ingest] max_file_mb", "must be positive")
         _check(self.batch_chunks > 0, "[ingest] batch_chunks", "must be positive")
+
+
+@dataclass(frozen=True)
+class RetrieveSettings:
+    top_k: int = 5
+    candidates: int = 50
+    fusion: str = "convex"
+    dense_weight: float = 0.8
+    bm25_weight: float = 0.2
+    rrf_k: int = 60
+    max_per_article: int = 2
+    duplicate_threshold: float = 0.6
+    date_grace_days: int = 7
+    recency_weight: float = 0.5
+    recency_half_life_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        _check(0 < self.top_k <= 50, "[retrieve] top_k", "must be between 1 and 50")
+        _check(self.candidates >= self.top_k, "[retrieve] candidates", "must be at least top_k")
+        _check(self.fusion in ("rrf", "convex"), "[retrieve] fusion", "must be rrf or convex")
+        _check(self.dense_weight >= 0 and self.bm25_weight >= 0, "[retrieve] dense_weight",
+               "weights must not be negative")
+        _check(self.dense_weight + self.bm25_weight > 0, "[retrieve] dense_weight", "one weight must be positive")
+        _check(self.rrf_k >= 0, "[retrieve] rrf_k", "must not be negative")
+        _check(self.max_per_article >= 1, "[retrieve] max_per_article", "must be at least 1")
+        _check(0 < self.duplicate_threshold <= 1, "[retrieve] duplicate_threshold", "must be in (0, 1]")
+        _check(self.date_grace_days >= 0, "[retrieve] date_grace_days", "must not be negative")
+        _check(self.recency_weight >= 0, "[retrieve] recency_weight", "must not be negative")
+        _check(self.recency_half_life_days >= 0, "[retrieve] recency_half_life_days", "must not be negative")
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    min_relevance: float = 0.3
+    support_similarity: float = 0.6
+    support_overlap: float = 0.7
+    max_sentences: int = 3
+    redundancy: float = 0.85
+
+    def __post_init__(self) -> None:
+        for key in ("min_relevance", "support_similarity", "support_overlap", "redundancy"):
+            _check(0 <= getattr(self, key) <= 1, f"[answer] {key}", "must be between 0 and 1")
+        _check(1 <= self.max_sentences <= 10, "[answer] max_sentences", "must be between 1 and 10")
+
+
+LLM_PROVIDERS = ("extractive", "llamacpp", "openai", "ollama")
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    provider: str = "extractive"
+    model_path: str = ""
+    hf_repo: str = ""
+    hf_file: str = ""
+    hf_cache_dir: str = ""
+    n_ctx: int = 4096
+    threads: int = 0
+    base_url: str = ""
+    model: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    context_window: int = 8192
+    temperature: float = 0.1
+    max_tokens: int = 384
+    timeout: float = 60.0
+    rewrite_followups: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.provider in LLM_PROVIDERS, "[llm] provider", f"must be one of {', '.join(LLM_PROVIDERS)}")
+        _check(self.n_ctx >= 512, "[llm] n_ctx", "must be at least 512")
+        _check(self.context_window >= 512, "[llm] context_window", "must be at least 512")
+        _check(self.threads >= 0, "[llm] threads", "must be 0 (automatic) or positive")
+        _check(0 <= self.temperature <= 2, "[llm] temperature", "must be between 0 and 2")
+        _check(16 <= self.max_tokens < min(self.n_ctx, self.context_window), "[llm] max_tokens",
+               "must be at least 16 and below the context window")
+        _check(self.timeout > 0, "[llm] timeout", "must be positive")
 
 
 STORE_MODES = ("embedded", "http")
@@ -121,6 +196,9 @@ class Settings:
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    retrieve: RetrieveSettings = field(default_factory=RetrieveSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
     ui: UISettings = field(default_factory=UISettings)
     #: directory relative paths are resolved against (the config file's folder)
     base_dir: Path = field(default_factory=Path.cwd, compare=False)

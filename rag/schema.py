@@ -3,9 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|smid|ref|ref_src)$", re.IGNORECASE)
+
+
+def canonical_url(url: str) -> str:
+    """Lower-case scheme and host, no tracking parameters, no default port.
+
+    The fragment is kept: some corpora (realtimeqa-dev) tell passages of one page apart by it.
+    """
+    url = url.strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return url
+    netloc = parts.netloc.lower()
+    if (parts.scheme == "http" and netloc.endswith(":80")) or (parts.scheme == "https" and netloc.endswith(":443")):
+        netloc = netloc.rsplit(":", 1)[0]
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, parts.fragment))
+
+
+def url_article_id(url: str) -> str:
+    """The id ingest gives an article with this URL."""
+    return Article(key=f"url:{canonical_url(url)}", title="", text="", source="").id
 
 
 def sha1_hex(text: str, length: int = 16) -> str:
@@ -115,3 +142,120 @@ class IndexStats:
     location: str
     embedding_model: str
     extra: dict[str, str] = field(default_factory=dict)
+
+
+# -- retrieval -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which articles a question may draw on: publication date range and outlets (case-insensitive)."""
+
+    since: date | None = None
+    until: date | None = None
+    outlets: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.since or self.until or self.outlets)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A stored chunk with what a citation needs: its article's metadata and its offsets in the article."""
+
+    chunk_id: str
+    article_id: str
+    text: str
+    title: str
+    outlet: str
+    url: str
+    published: date | None
+    start: int
+    end: int
+    source: str = ""
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage, its fused score and why it was retrieved."""
+
+    passage: Passage
+    score: float
+    dense: float = 0.0  # cosine similarity to the question (0 if not a dense candidate)
+    lexical: float = 0.0  # BM25 score
+    why: str = ""
+    also_reported: tuple[str, ...] = ()  # outlets whose near-identical passage was collapsed into this one
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    query: str
+    hits: tuple[Hit, ...]  # the context: diverse, capped per article, best first
+    ranked_articles: tuple[str, ...]  # every candidate article id, best first (for evaluation)
+    filters: Filters
+    date_text: str = ""  # the words of the question that set a date range, if any
+    note: str = ""
+
+
+# -- answers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source as shown to the reader."""
+
+    number: int
+    article_id: str
+    chunk_id: str
+    title: str
+    outlet: str
+    published: date | None
+    url: str
+    source: str
+    passage: str  # the chunk text
+    passage_start: int  # chunk offsets in the article's cleaned text
+    passage_end: int
+    also_reported: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Support:
+    """Where a sentence of the answer is supported: a sentence of a cited passage."""
+
+    citation: int
+    sentence: str
+    start: int  # character span of the supporting sentence in the article's cleaned text
+    end: int
+    similarity: float
+    overlap: float
+
+
+Verdict = Literal["supported", "attached", "unsupported", "neutral"]
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    text: str  # without citation markers
+    citations: tuple[int, ...]
+    verdict: Verdict  # supported by a cited passage; marker attached by the verifier; or no support found
+    support: tuple[Support, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    query: str  # the standalone query retrieval used
+    text: str  # the answer with [n] markers, numbered as in ``citations``
+    sentences: tuple[AnswerSentence, ...]
+    citations: tuple[Citation, ...]
+    refused: bool = False
+    complete: bool = True  # False when the model stopped mid-answer (connection dropped, timeout)
+    provider: str = "extractive"
+    filters: Filters = field(default_factory=Filters)
+    timings: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def unsupported(self) -> int:
+        return sum(1 for s in self.sentences if s.verdict == "unsupported")

@@ -71,6 +71,11 @@ class ArticleRecord:
         return data
 
 
+def outlet_key(outlet: str) -> str:
+    """Outlets compare case-insensitively: "CNN" and "cnn" are one outlet."""
+    return " ".join(outlet.split()).casefold()
+
+
 def chunk_metadata(chunk: Chunk, article: Article, article_hash: str) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "article_id": article.id,
@@ -80,6 +85,7 @@ def chunk_metadata(chunk: Chunk, article: Article, article_hash: str) -> dict[st
         "end": chunk.end,
         "title": article.title,
         "outlet": article.outlet,
+        "outlet_key": outlet_key(article.outlet),
         "url": article.url,
         "source": article.source,
         "published": article.published.isoformat() if article.published else "",

@@ -69,7 +69,7 @@ def test_invalid_value_names_the_key(tmp_path):
 
 def test_chunks_must_fit_the_model(tmp_path):
     with pytest.raises(ConfigError, match="exceeds"):
-        load_settings(write(tmp_path, "[chunk]\nchunk_tokens = 250\n"), env={})
+        load_settings(write(tmp_path, "[chunk]\nchunk_tokens = 250\ntitle_prefix = true\n"), env={})
 
 
 def test_environment_overrides_file(tmp_path):

@@ -1,6 +1,6 @@
 """Ingest benchmark: realtimeqa-dev corpus, first run and an unchanged re-run, with peak memory.
 
-    python bench/ingest.py [--corpus PATH]
+    python bench/bench_ingest.py [--corpus PATH]
 """
 
 from __future__ import annotations

@@ -1,0 +1,164 @@
+"""The lexical index: BM25 (bm25s) over the same chunks as Chroma, saved beside it.
+
+Built from the store's chunks after an ingest changes the index and saved under
+``index_dir/bm25`` together with the store version it reflects; a query only
+loads it. Per chunk it also keeps the article id, the publication date key and
+the outlet, so date and outlet filters become a mask over the BM25 scores.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import Settings
+from rag.store import Store
+from rag.text import terms
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokens(text: str) -> list[str]:
+    """Stemmed content words: the BM25 vocabulary for documents and queries alike."""
+    words = terms(text)
+    return _stemmer().stemWords(words) if words else []
+
+
+@dataclass
+class LexicalIndex:
+    version: str
+    chunk_ids: list[str]
+    article_ids: np.ndarray  # str per chunk
+    date_keys: np.ndarray  # int32 per chunk, 0 = undated
+    outlets: np.ndarray  # outlet_key per chunk
+    model: object | None  # bm25s.BM25, None when the index is empty
+
+    def __len__(self) -> int:
+        return len(self.chunk_ids)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk for ``query`` (zeros when no query word is indexed)."""
+        if self.model is None or not self.chunk_ids:
+            return np.zeros(len(self.chunk_ids), dtype=np.float32)
+        vocab = self.model.vocab_dict  # type: ignore[attr-defined]
+        known = [t for t in tokens(query) if t in vocab]
+        if not known:
+            return np.zeros(len(self.chunk_ids), dtype=np.float32)
+        return np.asarray(self.model.get_scores(known), dtype=np.float32)  # type: ignore[attr-defined]
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def save(self, folder: Path) -> None:
+        """Write to a temporary folder, then swap it in, so readers never see half an index."""
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.model is not None:
+            self.model.save(str(tmp / "bm25"), show_progress=False)  # type: ignore[attr-defined]
+        np.save(tmp / "date_keys.npy", self.date_keys)
+        (tmp / "meta.json").write_text(json.dumps({
+            "version": self.version,
+            "chunk_ids": self.chunk_ids,
+            "article_ids": self.article_ids.tolist(),
+            "outlets": self.outlets.tolist(),
+        }))
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex | None:
+        if not (folder / "meta.json").is_file():
+            return None
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            date_keys = np.load(folder / "date_keys.npy")
+            model = None
+            if (folder / "bm25").exists():
+                import bm25s
+
+                model = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("BM25 index at %s unreadable (%s); it will be rebuilt", folder, exc)
+            return None
+        return cls(meta["version"], meta["chunk_ids"], np.asarray(meta["article_ids"], dtype=object), date_keys,
+                   np.asarray(meta["outlets"], dtype=object), model)
+
+    @classmethod
+    def build(cls, store: Store, version: str) -> LexicalIndex:
+        """Read every chunk from the store and index title + text."""
+        import bm25s
+
+        chunk_ids: list[str] = []
+        article_ids: list[str] = []
+        date_keys: list[int] = []
+        outlets: list[str] = []
+        corpus: list[list[str]] = []
+        for chunk in store.iter_chunks():
+            meta = chunk["metadata"]
+            chunk_ids.append(chunk["id"])
+            article_ids.append(str(meta.get("article_id", "")))
+            date_keys.append(int(meta.get("published_key", 0) or 0))
+            outlets.append(str(meta.get("outlet_key", "")))
+            corpus.append(tokens(f"{meta.get('title', '')}\n{chunk['document'] or ''}") or ["_"])
+        model = None
+        if corpus:
+            model = bm25s.BM25()
+            model.index(corpus, show_progress=False)
+        return cls(version, chunk_ids, np.asarray(article_ids, dtype=object), np.asarray(date_keys, dtype=np.int32),
+                   np.asarray(outlets, dtype=object), model)
+
+
+class LexicalCache:
+    """The current LexicalIndex of one store: loaded from disk, rebuilt only when the store changed."""
+
+    def __init__(self, store: Store, folder: Path) -> None:
+        self.store = store
+        self.folder = folder
+        self._index: LexicalIndex | None = None
+        self._lock = threading.Lock()
+
+    def get(self, version: str | None = None) -> LexicalIndex:
+        version = self.store.version() if version is None else version
+        index = self._index
+        if index is not None and index.version == version:
+            return index
+        with self._lock:
+            if self._index is not None and self._index.version == version:
+                return self._index
+            index = LexicalIndex.load(self.folder)
+            if index is None or index.version != version:
+                log.info("building the BM25 index for store version %s", version or "(empty)")
+                index = LexicalIndex.build(self.store, version)
+                try:
+                    index.save(self.folder)
+                except OSError as exc:
+                    log.warning("could not save the BM25 index to %s: %s", self.folder, exc)
+            self._index = index
+            return index
+
+    def refresh(self) -> LexicalIndex:
+        """Rebuild now (after an ingest) so the next query does not pay for it."""
+        return self.get(self.store.version())
+
+
+def lexical_cache(settings: Settings, store: Store) -> LexicalCache:
+    """The LexicalCache of a store, saved under ``index_dir/bm25/<collection>``."""
+    return LexicalCache(store, settings.index_dir / "bm25" / settings.store.collection)

@@ -1,0 +1,183 @@
+"""Chat-model factory: llama.cpp (local GGUF), any OpenAI-compatible endpoint, or Ollama.
+
+Each returns a LangChain chat model (streaming) plus a token counter for
+fitting the context. Models are created lazily and cached per settings.
+Failures become :class:`ModelError` with a message naming what to fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.config import LLMSettings, Settings
+from rag.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = ("extractive", "llamacpp", "openai", "ollama")
+
+
+@dataclass
+class ChatModel:
+    """A LangChain chat model with what the answerer needs to fit prompts to it."""
+
+    model: Any  # langchain_core BaseChatModel
+    name: str
+    context_window: int
+    count_tokens: Callable[[str], int]
+    exact_count: bool  # False when tokens are estimated (remote models)
+    endpoint: str = ""  # where it runs: a file path or a URL, for error messages
+
+
+def resolve_gguf(cfg: LLMSettings, base: Path) -> Path:
+    """The GGUF file: ``model_path``, else ``hf_repo``/``hf_file`` from the Hugging Face cache (downloaded once)."""
+    if cfg.model_path:
+        path = Path(cfg.model_path).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not path.is_file():
+            raise ModelError(f"Model file not found: {path}. Set [llm] model_path to a GGUF file.")
+        return path
+    if cfg.hf_repo and cfg.hf_file:
+        try:
+            from huggingface_hub import hf_hub_download
+        except ImportError as exc:  # pragma: no cover
+            raise ModelError("huggingface_hub is needed to download [llm] hf_repo") from exc
+        try:
+            return Path(hf_hub_download(cfg.hf_repo, cfg.hf_file, cache_dir=cfg.hf_cache_dir or None))
+        except Exception as exc:  # noqa: BLE001 - offline, missing repo, auth: all need the user
+            raise ModelError(
+                f"Could not get {cfg.hf_file} from Hugging Face repo {cfg.hf_repo} ({type(exc).__name__}: {exc}). "
+                "When offline, download it once elsewhere and set [llm] model_path."
+            ) from exc
+    raise ModelError("The llamacpp provider needs [llm] model_path (a GGUF file) or hf_repo and hf_file.")
+
+
+@functools.lru_cache(maxsize=2)
+def _load_llama(path: str, n_ctx: int, threads: int) -> Any:
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise ModelError("llama-cpp-python is not installed: pip install 'newsrag[llamacpp]'") from exc
+    try:
+        return Llama(model_path=path, n_ctx=n_ctx, n_threads=threads or None, verbose=False)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
+
+
+def _llamacpp_chat_class() -> type:
+    """A minimal LangChain chat model over llama-cpp-python's chat completion (the GGUF's own template)."""
+    from langchain_core.callbacks import CallbackManagerForLLMRun
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+    roles = {"human": "user", "ai": "assistant", "system": "system"}
+
+    class LlamaCppChat(BaseChatModel):
+        client: Any
+        model_name: str = "llamacpp"
+        temperature: float = 0.1
+        max_tokens: int = 384
+
+        @property
+        def _llm_type(self) -> str:
+            return "newsrag-llamacpp"
+
+        def _messages(self, messages: list[BaseMessage]) -> list[dict[str, str]]:
+            return [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+        def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                    run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+            lock = getattr(self.client, "_newsrag_lock", None)
+            if lock is None:
+                lock = self.client._newsrag_lock = threading.Lock()
+            with lock:  # one generation at a time per loaded model
+                stream = self.client.create_chat_completion(
+                    messages=self._messages(messages), stream=True, stop=stop,
+                    temperature=self.temperature, max_tokens=self.max_tokens,
+                )
+                for part in stream:
+                    delta = part["choices"][0].get("delta", {}).get("content") or ""
+                    if delta:
+                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                        if run_manager:
+                            run_manager.on_llm_new_token(delta, chunk=chunk)
+                        yield chunk
+
+        def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                      run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+            text = "".join(str(c.message.content) for c in self._stream(messages, stop, run_manager, **kwargs))
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    return LlamaCppChat
+
+
+_CHAT_CLASS: type | None = None
+
+
+def _estimate(text: str) -> int:
+    """A deliberately high estimate for models whose tokenizer we cannot run (about 3 characters a token)."""
+    return len(text) // 3 + 8
+
+
+def make_chat_model(settings: Settings, provider: str | None = None) -> ChatModel:
+    """The chat model for ``provider`` (default ``[llm] provider``); raises ModelError on misconfiguration."""
+    global _CHAT_CLASS
+    cfg = settings.llm
+    provider = provider or cfg.provider
+    if provider == "llamacpp":
+        path = resolve_gguf(cfg, settings.base_dir)
+        llama = _load_llama(str(path), cfg.n_ctx, cfg.threads)
+        _CHAT_CLASS = _CHAT_CLASS or _llamacpp_chat_class()
+        model = _CHAT_CLASS(client=llama, model_name=path.name, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
+
+        def count(text: str) -> int:
+            return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+        return ChatModel(model, path.name, cfg.n_ctx, count, True, str(path))
+    if provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        if not cfg.model:
+            raise ModelError("The openai provider needs [llm] model (the model name the endpoint serves).")
+        key = os.environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
+        if not key and not cfg.base_url:
+            raise ModelError(f"Set the environment variable {cfg.api_key_env} to your API key, or [llm] base_url "
+                             "to an OpenAI-compatible server that needs none.")
+        # OpenAI itself takes max_completion_tokens (what langchain sends for max_tokens); llama-server, vLLM
+        # and LM Studio honour the classic max_tokens field, so a custom endpoint gets that one.
+        limit: dict[str, Any] = ({"extra_body": {"max_tokens": cfg.max_tokens}} if cfg.base_url
+                                 else {"max_tokens": cfg.max_tokens})
+        model = ChatOpenAI(model=cfg.model, base_url=cfg.base_url or None, api_key=key or "not-needed",
+                           temperature=cfg.temperature, timeout=cfg.timeout, max_retries=0, streaming=True, **limit)
+        return ChatModel(model, cfg.model, cfg.context_window, _estimate, False, cfg.base_url or "api.openai.com")
+    if provider == "ollama":
+        from langchain_ollama import ChatOllama
+
+        if not cfg.model:
+            raise ModelError("The ollama provider needs [llm] model (for example llama3.2).")
+        model = ChatOllama(model=cfg.model, base_url=cfg.base_url or "http://127.0.0.1:11434",
+                           temperature=cfg.temperature, num_predict=cfg.max_tokens, num_ctx=cfg.context_window,
+                           client_kwargs={"timeout": cfg.timeout})
+        return ChatModel(model, cfg.model, cfg.context_window, _estimate, False, cfg.base_url or "http://127.0.0.1:11434")
+    raise ModelError(f"Unknown LLM provider {provider!r}: choose one of {', '.join(PROVIDERS)}")
+
+
+_MODELS: dict[tuple[Any, ...], ChatModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def get_chat_model(settings: Settings, provider: str | None = None) -> ChatModel:
+    """Cached :func:`make_chat_model`."""
+    key = (settings.llm, str(settings.base_dir), provider or settings.llm.provider)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = make_chat_model(settings, provider)
+        return _MODELS[key]

