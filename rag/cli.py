@@ -68,7 +68,20 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         else:
             _out(line)
 
-    report = ingest_paths(paths, settings, prune=args.prune, progress=progress, on_report=show)
+    from ingest.web import ingest_urls, is_url
+    from rag.schema import IngestReport
+
+    urls = [p for p in paths if is_url(p)]
+    files = [p for p in paths if not is_url(p)]
+    report = IngestReport()
+    if files:
+        report = ingest_paths(files, settings, prune=args.prune, progress=progress, on_report=show)
+    if urls:
+        fetched = ingest_urls(urls, settings)
+        for item in fetched.items:
+            show(item)
+        report = IngestReport(report.items + fetched.items, report.seconds + fetched.seconds,
+                              report.chunks_embedded + fetched.chunks_embedded)
     if bar is not None:
         bar.close()
     if args.json:
@@ -152,22 +165,9 @@ def format_answer(answer: Any) -> str:
     return "\n".join(lines)
 
 
-def answer_json(answer: Any) -> dict[str, Any]:
-    def convert(value: Any) -> Any:
-        if hasattr(value, "isoformat"):
-            return value.isoformat()
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [convert(v) for v in value]
-        return value
-
-    return convert(asdict(answer))
-
-
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from rag.schema import Filters
-    from rag.service import Done, Error, Token, ask
+    from rag.service import Done, Error, Token, answer_dict, ask
 
     filters = Filters(since=_parse_day(args.since, "--since"), until=_parse_day(args.until, "--until"),
                       outlets=tuple(args.outlet or ()))
@@ -180,11 +180,11 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         elif isinstance(event, Done):
             if live and args.provider not in (None, "extractive"):
                 sys.stderr.write("\n\n")
-            _out(json.dumps(answer_json(event.answer), indent=2) if args.json else format_answer(event.answer))
+            _out(json.dumps(answer_dict(event.answer), indent=2) if args.json else format_answer(event.answer))
             return 0
         elif isinstance(event, Error):
             if event.partial is not None:
-                _out(json.dumps(answer_json(event.partial), indent=2) if args.json else format_answer(event.partial))
+                _out(json.dumps(answer_dict(event.partial), indent=2) if args.json else format_answer(event.partial))
             _err(f"newsrag: {event.message}")
             return 1
     return 1
@@ -247,7 +247,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if overrides:
         settings = settings.replace(ui=overrides)
-    serve(settings, open_browser=args.open)
+    serve(settings, open_browser=args.open, watch=args.watch)
     return 0
 
 
@@ -260,8 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="index article files or folders incrementally")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: [paths] articles_dir)")
+    p = sub.add_parser("ingest", help="index article files, folders, web pages or feeds incrementally")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files, folders, page URLs or RSS/Atom feed URLs (default: [paths] articles_dir)")
     p.add_argument("--prune", action="store_true", help="remove indexed articles whose files are gone")
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures and the totals")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
@@ -298,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="interface to bind (default: [ui] host)")
     p.add_argument("--port", type=int, help="port (default: [ui] port)")
     p.add_argument("--open", action="store_true", help="open a browser tab")
+    p.add_argument("--watch", action="store_true", help="re-index the articles folder when its files change")
     p.set_defaults(func=cmd_serve)
     return parser
 

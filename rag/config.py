@@ -182,9 +182,29 @@ class StoreSettings:
 class UISettings:
     host: str = "127.0.0.1"
     port: int = 7860
+    auth_user: str = ""
+    auth_password_env: str = "NEWSRAG_UI_PASSWORD"
+    max_upload_mb: float = 20.0
+    max_upload_files: int = 50
 
     def __post_init__(self) -> None:
         _check(0 <= self.port < 65536, "[ui] port", "must be a TCP port (0 picks a free one)")
+        _check(self.max_upload_mb > 0, "[ui] max_upload_mb", "must be positive")
+        _check(self.max_upload_files > 0, "[ui] max_upload_files", "must be positive")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    timeout: float = 15.0
+    max_page_mb: float = 5.0
+    max_feed_items: int = 50
+    user_agent: str = "newsrag/0.1 (personal news question answering; fetches pages its user asked for)"
+
+    def __post_init__(self) -> None:
+        _check(self.timeout > 0, "[web] timeout", "must be positive")
+        _check(self.max_page_mb > 0, "[web] max_page_mb", "must be positive")
+        _check(self.max_feed_items > 0, "[web] max_feed_items", "must be positive")
+        _check(bool(self.user_agent.strip()), "[web] user_agent", "must not be empty")
 
 
 @dataclass(frozen=True)
@@ -200,6 +220,7 @@ class Settings:
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     ui: UISettings = field(default_factory=UISettings)
+    web: WebSettings = field(default_factory=WebSettings)
     #: directory relative paths are resolved against (the config file's folder)
     base_dir: Path = field(default_factory=Path.cwd, compare=False)
     source: str = field(default="defaults", compare=False)

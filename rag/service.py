@@ -239,3 +239,19 @@ def answer(question: str, history: Sequence[Any] | None = None, filters: Filters
     if final is None:  # pragma: no cover - ask always ends with Done or Error
         raise NewsragError("no answer produced")
     return final
+
+
+def answer_dict(result: Answer) -> dict[str, Any]:
+    """An Answer as plain JSON-ready data (dates as ISO strings)."""
+    from dataclasses import asdict
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(asdict(result))  # type: ignore[no-any-return]

@@ -1,40 +1,301 @@
-"""Gradio app: layout and event wiring only; every action calls rag.service or ingest.index."""
+"""Gradio app: layout and event wiring only.
+
+Every action calls the library: ``rag.service.ask`` for chat, ``ingest.*`` for
+indexing; ``ui.render`` decides how the results look.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
 
 from rag.config import Settings
+from rag.errors import ConfigError, NewsragError
+from rag.schema import ArticleReport, Filters, IngestReport
+from ui import render
 
 # Gradio reads this when it is imported: no usage analytics leave the machine.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+log = logging.getLogger(__name__)
 
-def stats_markdown(settings: Settings) -> str:
-    from rag.embed import get_embedder
-    from rag.store import open_store
+EXAMPLES = [
+    "Why is Putin turning to North Korea for weapons?",
+    "What did retired Lt. Gen. Mark Hertling say about Putin?",
+    "What did the State Department say about Russia and Cuban fighters?",
+]
+PROVIDERS = ["extractive", "llamacpp", "openai", "ollama"]
+REPORT_HEADERS = ["outcome", "source", "title", "chunks", "reason"]
 
-    stats = open_store(settings, get_embedder(settings.embed).name).stats()
-    span = f"{stats.first_date} to {stats.last_date}" if stats.first_date else "no dated articles"
-    return (f"**{stats.articles}** articles, **{stats.chunks}** chunks, {len(stats.outlets)} outlets, {span}  \n"
-            f"Index: `{stats.location}`, embeddings: `{stats.embedding_model}`")
+
+def _day(value: str, label: str) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise NewsragError(f"{label} must be a date like 2023-09-05, not {value!r}") from exc
 
 
-def build_app(settings: Settings):  # type: ignore[no-untyped-def]
+class Handlers:
+    """The functions events call; each a few lines around the library."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # -- chat ------------------------------------------------------------------------------------
+
+    def chat(self, message: str, history: list[dict[str, Any]], turns: list[list[str]], since: str, until: str,
+             outlets: list[str] | None, provider: str, top_k: float) -> Iterator[tuple[Any, ...]]:
+        from rag.service import Done, Error, Sources, Token, ask
+
+        history = list(history or []) + [{"role": "user", "content": message},
+                                         {"role": "assistant", "content": "…"}]
+        turns = list(turns or [])
+        sources = ""
+        yield history, sources, turns, ""
+        try:
+            filters = Filters(_day(since, "Since"), _day(until, "Until"), tuple(outlets or ()))
+        except NewsragError as exc:
+            history[-1] = {"role": "assistant", "content": f"{render.UNSUPPORTED_MARK} {exc}"}
+            yield history, sources, turns, ""
+            return
+        raw = ""
+        for event in ask(message, turns, filters, self.settings, provider=provider or None, top_k=int(top_k or 0) or None):
+            if isinstance(event, Sources):
+                sources = render.retrieved_html(event.hits)
+            elif isinstance(event, Token):
+                raw += event.text
+                history[-1] = {"role": "assistant", "content": render.streaming_markdown(raw)}
+            elif isinstance(event, Done):
+                history[-1] = {"role": "assistant", "content": render.answer_markdown(event.answer)}
+                sources = render.sources_html(event.answer)
+                turns += [["user", message], ["assistant", event.answer.text]]
+            elif isinstance(event, Error):
+                text = f"{render.UNSUPPORTED_MARK} {event.message}"
+                if event.partial is not None:
+                    text = render.answer_markdown(event.partial) + "\n\n" + text
+                    sources = render.sources_html(event.partial)
+                history[-1] = {"role": "assistant", "content": text}
+            yield history, sources, turns, ""
+
+    def answer_api(self, question: str, since: str = "", until: str = "", outlet: str = "", provider: str = "",
+                   top_k: int = 0) -> dict[str, Any]:
+        """Answer a question from the indexed articles; returns the whole structured answer as JSON."""
+        from rag.service import answer, answer_dict
+
+        filters = Filters(_day(since, "since"), _day(until, "until"), tuple(o for o in [outlet] if o))
+        return answer_dict(answer(question, None, filters, self.settings, provider=provider or None,
+                                  top_k=top_k or None))
+
+    # -- index -------------------------------------------------------------------------------------
+
+    def stats(self) -> str:
+        from rag.service import get_engine
+
+        try:
+            return render.stats_markdown(get_engine(self.settings).store.stats())
+        except NewsragError as exc:
+            return f"{render.UNSUPPORTED_MARK} {exc}"
+
+    def outlets(self) -> Any:
+        import gradio as gr
+
+        from rag.service import get_engine
+
+        try:
+            names = [name for name, _ in get_engine(self.settings).store.stats().outlets if name != "(unknown)"]
+        except NewsragError:
+            names = []
+        return gr.update(choices=names)
+
+    def _finish(self, report: IngestReport) -> tuple[Any, ...]:
+        import gradio as gr
+
+        if report.failed:
+            gr.Warning(f"{report.count('failed')} item(s) could not be indexed: see the table for the reasons.")
+        return render.report_rows(report), render.report_summary(report), self.stats(), self.outlets()
+
+    def _progress(self, progress: Any) -> Any:
+        def update(p: Any) -> None:
+            progress(p.files_done / max(1, p.files_total), desc=f"{p.articles_done} articles, {p.chunks_embedded} chunks")
+        return update
+
+    def _guard(self, action: Any) -> tuple[Any, ...]:
+        import gradio as gr
+
+        try:
+            return self._finish(action())
+        except NewsragError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    def upload(self, files: list[Any] | None, progress: Any = None) -> tuple[Any, ...]:
+        from ingest.index import ingest_paths
+        from ingest.uploads import save_uploads
+
+        def action() -> IngestReport:
+            pairs = []
+            for f in files or []:
+                path = Path(getattr(f, "name", None) or str(f))
+                original = getattr(f, "orig_name", None) or path.name
+                pairs.append((original, path))
+            saved = save_uploads(pairs, self.settings)
+            rejected = tuple(ArticleReport(s.name, "failed", reason=s.reason) for s in saved if s.path is None)
+            paths = [s.path for s in saved if s.path is not None]
+            report = ingest_paths(paths, self.settings, progress=self._progress(progress)) if paths else IngestReport()
+            return IngestReport(rejected + report.items, report.seconds, report.chunks_embedded)
+
+        return self._guard(action)
+
+    def paste(self, title: str, day: str, outlet: str, url: str, text: str, progress: Any = None) -> tuple[Any, ...]:
+        import gradio as gr
+
+        from ingest.index import ingest_paths
+        from ingest.uploads import save_pasted
+
+        if not title.strip() or not text.strip():
+            raise gr.Error("A pasted article needs a title and its text.")
+
+        def action() -> IngestReport:
+            path = save_pasted(title, text, self.settings, published=_day(day, "Date"), outlet=outlet, url=url)
+            return ingest_paths([path], self.settings, progress=self._progress(progress))
+
+        return self._guard(action)
+
+    def fetch(self, urls: str, progress: Any = None) -> tuple[Any, ...]:
+        import gradio as gr
+
+        from ingest.web import ingest_urls
+
+        wanted = [u.strip() for u in (urls or "").split() if u.strip()]
+        if not wanted:
+            raise gr.Error("Paste a page URL or an RSS/Atom feed URL.")
+        return self._guard(lambda: ingest_urls(wanted, self.settings))
+
+    def rescan(self, progress: Any = None) -> tuple[Any, ...]:
+        from ingest.index import ingest_paths
+
+        return self._guard(lambda: ingest_paths([self.settings.articles_dir], self.settings, prune=True,
+                                                progress=self._progress(progress)))
+
+
+def build_app(settings: Settings) -> Any:
     import gradio as gr
 
-    with gr.Blocks(title="newsrag") as app:
-        gr.Markdown("# newsrag\nQuestions answered from your news articles, with citations.")
-        stats = gr.Markdown()
-        app.load(lambda: stats_markdown(settings), outputs=stats)
+    h = Handlers(settings)
+
+    def upload(files: list[Any] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        return h.upload(files, progress)
+
+    def paste(title: str, day: str, outlet: str, url: str, text: str,
+              progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        return h.paste(title, day, outlet, url, text, progress)
+
+    def fetch(urls: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        return h.fetch(urls, progress)
+
+    def rescan(progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        return h.rescan(progress)
+
+    with gr.Blocks(title="newsrag", analytics_enabled=False) as app:
+        gr.Markdown("# newsrag\nAnswers from your news articles. Every claim cites the passage it comes from.")
+        with gr.Tab("Chat"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Conversation", height=520, elem_id="nr-chat")
+                    with gr.Row():
+                        box = gr.Textbox(placeholder="Ask about the indexed articles…", show_label=False, scale=5,
+                                         elem_id="nr-question")
+                        send = gr.Button("Ask", variant="primary", scale=1, elem_id="nr-ask")
+                    gr.Examples(EXAMPLES, inputs=box, label="Try")
+                    with gr.Accordion("Options", open=False):
+                        with gr.Row():
+                            since = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1)
+                            until = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
+                        outlets = gr.Dropdown(label="Outlets", multiselect=True, choices=[])
+                        with gr.Row():
+                            provider = gr.Dropdown(PROVIDERS, value=settings.llm.provider, label="Answerer")
+                            top_k = gr.Slider(1, 12, value=settings.retrieve.top_k, step=1, label="Passages (top-k)")
+                    clear = gr.Button("New conversation", size="sm")
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(elem_id="nr-sources")
+            turns = gr.State([])
+            chat_inputs = [box, chatbot, turns, since, until, outlets, provider, top_k]
+            chat_outputs = [chatbot, sources, turns, box]
+            box.submit(h.chat, chat_inputs, chat_outputs, api_name="chat")
+            send.click(h.chat, chat_inputs, chat_outputs, api_visibility="private")
+            clear.click(lambda: ([], "", [], ""), None, chat_outputs, api_visibility="private")
+        with gr.Tab("Index"):
+            stats = gr.Markdown(elem_id="nr-stats")
+            with gr.Row():
+                with gr.Column():
+                    files = gr.File(label="Upload articles (.txt .md .html .json .jsonl)", file_count="multiple",
+                                    elem_id="nr-upload")
+                    index_files = gr.Button("Index uploaded files", variant="primary", elem_id="nr-index-files")
+                    urls = gr.Textbox(label="Page or RSS/Atom feed URL(s)", placeholder="https://…", lines=2)
+                    index_urls = gr.Button("Fetch and index", elem_id="nr-index-urls")
+                    rescan_btn = gr.Button("Re-scan the articles folder", elem_id="nr-rescan")
+                with gr.Column(), gr.Accordion("Paste an article", open=False):
+                    p_title = gr.Textbox(label="Title", max_lines=1)
+                    with gr.Row():
+                        p_date = gr.Textbox(label="Date (YYYY-MM-DD)", max_lines=1)
+                        p_outlet = gr.Textbox(label="Outlet", max_lines=1)
+                    p_url = gr.Textbox(label="URL", max_lines=1)
+                    p_text = gr.Textbox(label="Text", lines=8)
+                    index_paste = gr.Button("Index pasted article")
+            summary = gr.Markdown(elem_id="nr-summary")
+            table = gr.Dataframe(headers=REPORT_HEADERS, interactive=False, wrap=True, elem_id="nr-report")
+            index_outputs = [table, summary, stats, outlets]
+            index_files.click(upload, [files], index_outputs, api_name="ingest_files")
+            index_urls.click(fetch, [urls], index_outputs, api_name="ingest_urls")
+            index_paste.click(paste, [p_title, p_date, p_outlet, p_url, p_text], index_outputs, api_name="ingest_text")
+            rescan_btn.click(rescan, None, index_outputs, api_name="rescan")
+        gr.api(h.answer_api, api_name="answer")
+        app.load(lambda: (h.stats(), h.outlets()), None, [stats, outlets], api_visibility="private")
     return app
 
 
-def serve(settings: Settings, open_browser: bool = False) -> None:
+def auth(settings: Settings) -> tuple[str, str] | None:
+    if not settings.ui.auth_user:
+        return None
+    password = os.environ.get(settings.ui.auth_password_env, "")
+    if not password:
+        raise ConfigError(f"[ui] auth_user is set: put the password in the environment variable "
+                          f"{settings.ui.auth_password_env}")
+    return settings.ui.auth_user, password
+
+
+def serve(settings: Settings, open_browser: bool = False, watch: bool = False, block: bool = True) -> Any:
+    """Start the app (and the folder watcher); blocks unless ``block`` is False."""
+    from rag.service import get_engine
+
+    login = auth(settings)
     app = build_app(settings)
-    app.queue().launch(
+    try:
+        get_engine(settings).warm()
+    except NewsragError as exc:
+        log.warning("%s", exc)
+    if watch:
+        from ingest.watch import start_watcher
+
+        start_watcher(settings)
+    app.queue(default_concurrency_limit=8)
+    app.launch(
         server_name=settings.ui.host,
         server_port=settings.ui.port or None,
         inbrowser=open_browser,
+        auth=login,
         show_error=True,
+        prevent_thread_lock=not block,
+        css=render.CSS,
+        head=render.HEAD,
+        max_file_size=f"{settings.ui.max_upload_mb:g}mb",
+        quiet=True,
     )
+    return app

@@ -40,7 +40,7 @@ def candidates(question: str, hits: Sequence[Hit], embed: EmbedFn) -> tuple[list
         text = hit.passage.text
         for start, end in sentence_spans(text):
             sentence = text[start:end].strip()
-            if len(sentence.split()) >= MIN_WORDS:
+            if len(sentence.split()) >= MIN_WORDS and not sentence.rstrip("”\"’' ").endswith("?"):  # a question answers nothing
                 pieces.append((i, start, sentence))
     if not pieces:
         return [], np.zeros((0, 1), dtype=np.float32)

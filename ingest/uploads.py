@@ -1,0 +1,124 @@
+"""Files a person uploads (or pastes) become files in the articles folder, safely.
+
+A name is reduced to a plain file name (no folders, no ``..``, no hidden files),
+so nothing can be written outside ``<articles_dir>/uploads``; a different file
+of the same name gets a numbered name instead of overwriting it. Type, size and
+count limits come from ``[ui]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from ingest.load import SUPPORTED
+from rag.config import Settings
+
+UPLOAD_FOLDER = "uploads"
+
+
+@dataclass(frozen=True)
+class Saved:
+    name: str  # as uploaded
+    path: Path | None  # where it was saved; None when rejected
+    reason: str = ""
+
+
+def safe_name(name: str) -> str:
+    """A plain, harmless file name: the last path part, safe characters, no leading dot."""
+    base = re.split(r"[\\/]", name or "")[-1].strip().lstrip(".")
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = re.sub(r"[^\w\-]+", "_", stem).strip("._-")[:100] or "article"
+    suffix = re.sub(r"[^\w]+", "", suffix).lower()[:10]
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    return hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+def _target(folder: Path, name: str, source: Path) -> Path:
+    """``folder/name``, or ``folder/name-2`` ... when a different file already has that name."""
+    stem, suffix = os.path.splitext(name)
+    candidate = folder / name
+    n = 1
+    while candidate.exists() and not _same_bytes(candidate, source):
+        n += 1
+        candidate = folder / f"{stem}-{n}{suffix}"
+    return candidate
+
+
+def save_uploads(files: Sequence[tuple[str, Path]], settings: Settings) -> list[Saved]:
+    """Copy uploaded (name, temporary path) pairs into the articles folder; each is saved or rejected."""
+    folder = (settings.articles_dir / UPLOAD_FOLDER).resolve()
+    limit = int(settings.ui.max_upload_mb * 1_000_000)
+    out: list[Saved] = []
+    for index, (name, temp) in enumerate(files):
+        shown = Path(name or "").name or "(unnamed)"
+        if index >= settings.ui.max_upload_files:
+            out.append(Saved(shown, None, f"over the limit of {settings.ui.max_upload_files} files per upload "
+                                          "([ui] max_upload_files)"))
+            continue
+        clean = safe_name(shown)
+        suffix = Path(clean).suffix.lower()
+        if suffix not in SUPPORTED:
+            out.append(Saved(shown, None, f"unsupported file type {suffix or '(none)'}: "
+                                          f"expected one of {', '.join(sorted(SUPPORTED))}"))
+            continue
+        try:
+            size = Path(temp).stat().st_size
+        except OSError as exc:
+            out.append(Saved(shown, None, f"upload unreadable: {exc.strerror or exc}"))
+            continue
+        if size > limit:
+            out.append(Saved(shown, None, f"file is {size / 1e6:.1f} MB, over the {settings.ui.max_upload_mb:g} MB "
+                                          "upload limit ([ui] max_upload_mb)"))
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        target = _target(folder, clean, Path(temp))
+        if target.resolve().parent != folder:  # cannot happen after safe_name; checked all the same
+            out.append(Saved(shown, None, "refused: the name points outside the articles folder"))
+            continue
+        if not target.exists():
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as handle:
+                tmp_path = Path(handle.name)
+            shutil.copyfile(temp, tmp_path)
+            tmp_path.replace(target)
+        out.append(Saved(shown, target))
+    return out
+
+
+def save_pasted(title: str, text: str, settings: Settings, *, published: date | None = None, outlet: str = "",
+                url: str = "") -> Path:
+    """Write a pasted article as a Markdown file with front matter, so it is re-indexed like any other file."""
+    lines = ["---", f"title: {' '.join(title.split())}"]
+    if published:
+        lines.append(f"date: {published.isoformat()}")
+    if outlet.strip():
+        lines.append(f"source: {' '.join(outlet.split())}")
+    if url.strip():
+        lines.append(f"url: {url.strip()}")
+    lines += ["---", "", text.strip(), ""]
+    folder = (settings.articles_dir / UPLOAD_FOLDER).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".paste-", suffix=".md", delete=False,
+                                     encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+        temp = Path(handle.name)
+    target = _target(folder, safe_name(f"{title[:60] or 'pasted'}.md"), temp)
+    if target.exists():
+        temp.unlink()
+    else:
+        temp.replace(target)
+    return target

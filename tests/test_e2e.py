@@ -1,0 +1,152 @@
+"""The real app in a real browser: `newsrag serve` on a free port, driven by headless Chromium (playwright)
+and by gradio_client. Saves docs/screenshot.png of an answered question."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import ARTICLES, BAD
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    articles = root / "articles"
+    shutil.copytree(ROOT / "data" / "articles", articles)
+    port = free_port()
+    config = root / "config.toml"
+    config.write_text(f'[paths]\narticles_dir = "{articles}"\nindex_dir = "{root / "index"}"\n[ui]\nport = {port}\n')
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    subprocess.run([sys.executable, "-m", "rag.cli", "--config", str(config), "ingest", "-q"], cwd=ROOT, env=env,
+                   check=True, timeout=300)
+    log = (root / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--config", str(config), "serve"], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"newsrag serve exited: {(root / 'serve.log').read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("newsrag serve did not answer within 180 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.goto(server)
+        tab.wait_for_selector("#nr-question textarea", timeout=60_000)
+        yield tab
+        browser.close()
+
+
+def ask(page, question: str) -> None:
+    before = page.locator("#nr-chat .message").count() if page.locator("#nr-chat .message").count() else 0
+    page.fill("#nr-question textarea", question)
+    page.click("#nr-ask")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#nr-chat .message').length >= n + 2", arg=before, timeout=60_000)
+    page.wait_for_function(
+        "() => { const m = document.querySelectorAll('#nr-chat .message'); const t = m[m.length - 1].innerText;"
+        " return t && !t.includes('▌') && t.trim() !== '…'; }", timeout=120_000)
+    page.wait_for_timeout(500)
+
+
+def test_answer_with_citation_and_highlighted_source(page):
+    ask(page, "What did retired Lt. Gen. Mark Hertling say about Putin?")
+    answer = page.locator("#nr-chat .message").last.inner_text()
+    assert "[1]" in answer
+    marker = page.locator("#nr-chat a[href='#src-1']").last
+    marker.click()
+    card = page.locator("#src-1")
+    assert "nr-focus" in (card.get_attribute("class") or "")
+    assert "A retired US general says" in card.inner_text()
+    highlighted = card.locator("mark").first.inner_text()
+    assert highlighted and highlighted.split()[0] in card.inner_text()
+    docs = ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    page.screenshot(path=str(docs / "screenshot.png"), full_page=True)
+
+
+def test_upload_a_new_article_then_ask_about_it(page):
+    page.get_by_role("tab", name="Index").click()
+    page.set_input_files("#nr-upload input[type=file]", [str(ARTICLES / "glowfish_festival.txt")])
+    page.wait_for_timeout(1000)
+    page.click("#nr-index-files")
+    page.wait_for_function("() => document.querySelector('#nr-summary') &&"
+                           " document.querySelector('#nr-summary').innerText.includes('added')", timeout=120_000)
+    assert "glowfish_festival.txt" in page.locator("#nr-report").inner_text()
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "Which town will host the first Glowfish Festival?")
+    assert "Quillhaven" in page.locator("#nr-chat .message").last.inner_text()
+    assert "Glowfish" in page.locator("#nr-sources").inner_text()
+
+
+def test_junk_upload_is_rejected_with_a_reason(page, tmp_path):
+    junk = tmp_path / "junk.txt"
+    shutil.copy(BAD / "binary.txt", junk)
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(b"%PDF-1.4 not an article")
+    page.get_by_role("tab", name="Index").click()
+    page.set_input_files("#nr-upload input[type=file]", [str(junk), str(pdf)])
+    page.wait_for_timeout(1000)
+    page.click("#nr-index-files")
+    page.wait_for_function("() => document.querySelector('#nr-summary').innerText.includes('failed')", timeout=120_000)
+    table = page.locator("#nr-report").inner_text()
+    assert "binary file, not text" in table and "unsupported file type .pdf" in table
+
+
+def test_gradio_client_api(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    result = client.predict(question="Which town will host the first Glowfish Festival?", api_name="/answer")
+    assert "Quillhaven" in result["text"] and result["citations"][0]["title"].startswith("Quillhaven")
+    article = tmp_path / "orvik.md"
+    article.write_text("---\ntitle: Orvik harbour gets a new crane\ndate: 2024-05-06\n---\n\n"
+                       "The port of Orvik installed a 60-metre crane on Monday, doubling its container capacity.\n")
+    rows, summary, *_ = client.predict(files=[handle_file(str(article))], api_name="/ingest_files")
+    assert "1 added" in summary
+    result = client.predict(question="How tall is the new crane in Orvik?", api_name="/answer")
+    assert "60-metre" in result["text"]
