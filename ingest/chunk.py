@@ -34,7 +34,8 @@ class Chunker:
 
     def __init__(self, settings: ChunkSettings, count_tokens: Callable[[str], int], max_tokens: int) -> None:
         self.settings = settings
-        self.count = count_tokens
+        # The splitter measures the same sentences again and again while merging: remember the counts.
+        self.count = functools.lru_cache(maxsize=65536)(count_tokens)
         self.max_tokens = max_tokens
 
     @functools.lru_cache(maxsize=64)

@@ -43,11 +43,14 @@ class PathsSettings:
 @dataclass(frozen=True)
 class EmbedSettings:
     model: str = ""
-    batch_size: int = 32
+    backend: str = "onnx"
+    batch_size: int = 16
     max_tokens: int = 256
     threads: int = 0
+    cache_dir: str = ""
 
     def __post_init__(self) -> None:
+        _check(self.backend in ("onnx", "torch"), "[embed] backend", "must be onnx or torch")
         _check(self.batch_size > 0, "[embed] batch_size", "must be positive")
         _check(16 <= self.max_tokens <= 8192, "[embed] max_tokens", "must be between 16 and 8192")
         _check(self.threads >= 0, "[embed] threads", "must be 0 (automatic) or positive")

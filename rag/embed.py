@@ -18,6 +18,7 @@ import numpy as np
 
 from rag.config import EmbedSettings
 from rag.errors import ModelError
+from rag.schema import sha1_hex
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,158 @@ class SentenceTransformerEmbedder:
         return self.embed_documents([text])[0]
 
 
+AGREEMENT_SENTENCES = (
+    "Russia has incurred significant losses in manpower and resources since it invaded Ukraine.",
+    "The central bank kept its main interest rate at 4.5 percent on Thursday, citing easing inflation.",
+    "Carlos Sainz won the Singapore Grand Prix, ending Max Verstappen's 10-race winning streak.",
+    "Farmers expect a third fewer olives this year after the driest summer in four decades.",
+    "Who will host the festival?",
+)
+MIN_AGREEMENT = 0.99  # lowest cosine between ONNX and sentence-transformers embeddings we accept
+
+
+def cache_dir(settings: EmbedSettings) -> Path:
+    if settings.cache_dir:
+        return Path(settings.cache_dir).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsrag"
+
+
+def onnx_path(settings: EmbedSettings) -> Path:
+    """Where this model's ONNX export lives: keyed by the model files' size and modification time."""
+    source = model_path(settings)
+    weights = next((source / n for n in ("model.safetensors", "pytorch_model.bin") if (source / n).exists()), source)
+    stat = weights.stat()
+    key = sha1_hex(f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{settings.max_tokens}", 12)
+    return cache_dir(settings) / "onnx" / f"{source.name}-{key}.onnx"
+
+
+def export_onnx(settings: EmbedSettings, target: Path) -> Path:
+    """Export the sentence-transformers model (mean pooling and normalisation included) to ONNX, once,
+    and check it agrees with the original; needs torch and onnx, which only this step imports."""
+    import tempfile
+
+    import torch
+
+    reference = SentenceTransformerEmbedder(settings)
+    model = reference.model
+    transformer = model[0].auto_model.eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                token_type_ids=token_type_ids).last_hidden_state
+            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.ones((2, 8), dtype=torch.long)
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".onnx.tmp", delete=False) as handle:
+        tmp = Path(handle.name)
+    try:
+        import warnings
+
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            axes = {"batch": 0, "tokens": 1}
+            torch.onnx.export(
+                Pooled(transformer), (example, example, torch.zeros_like(example)), str(tmp),
+                input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["embedding"],
+                dynamic_axes={"input_ids": {v: k for k, v in axes.items()}, "attention_mask": {v: k for k, v in axes.items()},
+                              "token_type_ids": {v: k for k, v in axes.items()}, "embedding": {0: "batch"}},
+                opset_version=17, dynamo=False,
+            )
+        candidate = OnnxEmbedder(settings, tmp)
+        agreement = float(np.min(np.sum(candidate.embed_documents(AGREEMENT_SENTENCES)
+                                        * reference.embed_documents(AGREEMENT_SENTENCES), axis=1)))
+        if agreement < MIN_AGREEMENT:
+            raise ModelError(f"the ONNX export of {reference.name} agrees only {agreement:.4f} with the original")
+        tmp.replace(target)
+        log.info("exported %s to ONNX at %s (agreement %.5f)", reference.name, target, agreement)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+class OnnxEmbedder:
+    """The same model through ONNX Runtime and ``tokenizers``: loads in well under a second, no torch."""
+
+    def __init__(self, settings: EmbedSettings, onnx_file: Path | None = None) -> None:
+        self.settings = settings
+        self.path = model_path(settings)
+        self.name = settings.model or BUNDLED_MODEL_NAME
+        self.max_tokens = settings.max_tokens
+        self.batch_size = settings.batch_size
+        self.tokenizer = Tokenizer(self.path)
+        self.onnx_file = onnx_file
+        self._session: Any = None
+        self._encoder: Any = None
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return self.tokenizer.count(text)
+
+    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        return self.tokenizer.count_batch(texts)
+
+    def _load(self) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer as HFTokenizer
+
+        file = self.onnx_file or onnx_path(self.settings)
+        if not file.is_file():
+            file = export_onnx(self.settings, file)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.settings.threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        encoder = HFTokenizer.from_file(str(self.path / "tokenizer.json"))
+        encoder.no_padding()
+        encoder.enable_truncation(self.max_tokens)  # chunks always fit; only an overlong question is cut
+        self._encoder = encoder
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._load()
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        encodings = self._encoder.encode_batch(list(texts))
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        out = np.empty((len(texts), 0), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for k, i in enumerate(rows):
+                n = len(encodings[i].ids)
+                ids[k, :n] = encodings[i].ids
+                mask[k, :n] = 1
+            vectors = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                               "token_type_ids": np.zeros_like(ids)})[0]
+            if out.shape[1] == 0:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+
 @functools.lru_cache(maxsize=4)
-def get_embedder(settings: EmbedSettings) -> SentenceTransformerEmbedder:
-    """The shared embedder for these settings: created on first use, then reused."""
-    return SentenceTransformerEmbedder(settings)
+def get_embedder(settings: EmbedSettings) -> Embedder:
+    """The shared embedder for these settings: created on first use, then reused.
+
+    ``backend = "onnx"`` (the default) runs the model through ONNX Runtime, exported once from the
+    sentence-transformers model into the cache; ``"torch"`` runs sentence-transformers itself.
+    """
+    if settings.backend == "torch":
+        return SentenceTransformerEmbedder(settings)
+    return OnnxEmbedder(settings)
