@@ -44,7 +44,7 @@ lint: install-dev
 	$(BIN)/mypy rag ingest ui
 
 bench: install-dev
-	$(BIN)/python bench/run_all.py
+	cd bench && ../$(BIN)/python run_all.py
 
 clean:
 	rm -rf $(VENV) .newsrag .pytest_cache

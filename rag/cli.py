@@ -238,6 +238,25 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- copy-index -----------------------------------------------------------------------------------
+
+
+def cmd_copy_index(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.bm25 import lexical_cache
+    from rag.embed import get_embedder
+    from rag.store import copy_store, open_store
+
+    target_settings = load_settings(args.to)
+    name = get_embedder(settings.embed).name
+    source, target = open_store(settings, name), open_store(target_settings, name)
+    if source.location == target.location:
+        raise NewsragError("the source and the target are the same index")
+    chunks, articles = copy_store(source, target)
+    lexical_cache(target_settings, target).refresh()
+    _out(f"copied {articles} articles and {chunks} chunks from {source.location} to {target.location}")
+    return 0
+
+
 # -- serve ----------------------------------------------------------------------------------------
 
 
@@ -294,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("copy-index", help="copy this index into another store (e.g. a Chroma server)")
+    p.add_argument("--to", required=True, metavar="CONFIG", help="settings file of the target store")
+    p.set_defaults(func=cmd_copy_index)
 
     p = sub.add_parser("serve", help="start the chat UI")
     p.add_argument("--host", help="interface to bind (default: [ui] host)")

@@ -15,6 +15,7 @@ Two collections:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -22,19 +23,20 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import StoreError
+from rag.errors import NewsragError, StoreError
 from rag.schema import Article, Chunk, IndexStats, date_key
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STATE_ID = "__state__"
 Status = Literal["pending", "done", "alias"]
@@ -95,6 +97,21 @@ def chunk_metadata(chunk: Chunk, article: Article, article_hash: str) -> dict[st
     return meta
 
 
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """Chroma failures (a server gone, a broken directory) become a StoreError naming the index."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Store", *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except NewsragError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - chromadb and httpx raise many types for one cause
+            raise StoreError(self._broken_message(exc)) from exc
+
+    return wrapper
+
+
 def _batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -144,7 +161,8 @@ class Store:
 
     def _broken_message(self, exc: Exception) -> str:
         if self.settings.store.mode == "http":
-            return f"Cannot reach the Chroma server at {self.location}: {exc}. Is `chroma run` up?"
+            return (f"The Chroma server at {self.location} failed or cannot be reached ({type(exc).__name__}: {exc}). "
+                    "Is `chroma run` up? Nothing half-written counts: run the same command again once it is.")
         return (
             f"The index at {self.chroma_dir} cannot be opened ({type(exc).__name__}: {exc}). "
             f"Move that folder away and run `newsrag ingest` again to rebuild it."
@@ -177,6 +195,7 @@ class Store:
 
     # -- manifest ----------------------------------------------------------------------
 
+    @_guarded
     def records(self, ids: Iterable[str] | None = None) -> dict[str, ArticleRecord]:
         """Manifest records by article id (all of them when ``ids`` is None)."""
         wanted = None if ids is None else list(dict.fromkeys(ids))
@@ -194,6 +213,7 @@ class Store:
                     out[rid] = ArticleRecord.from_metadata(rid, meta or {})
         return out
 
+    @_guarded
     def put_records(self, records: Sequence[ArticleRecord]) -> None:
         for batch in _batched(list(records), self._max_batch):
             self.manifest.upsert(
@@ -202,12 +222,14 @@ class Store:
                 metadatas=[r.metadata() for r in batch],
             )
 
+    @_guarded
     def delete_records(self, ids: Sequence[str]) -> None:
         for batch in _batched(list(ids), self._max_batch):
             self.manifest.delete(ids=list(batch))
 
     # -- chunks ----------------------------------------------------------------------------
 
+    @_guarded
     def upsert_chunks(self, ids: Sequence[str], embeddings: np.ndarray, documents: Sequence[str],
                       metadatas: Sequence[Mapping[str, Any]]) -> None:
         for start in range(0, len(ids), self._max_batch):
@@ -219,6 +241,7 @@ class Store:
                 metadatas=[dict(m) for m in metadatas[start:end]],
             )
 
+    @_guarded
     def delete_article_chunks(self, article_id: str, keep_hash: str = "") -> int:
         """Delete the article's chunks, except those written for ``keep_hash``; returns how many."""
         where: dict[str, Any] = {"article_id": article_id}
@@ -229,6 +252,7 @@ class Store:
             self.chunks.delete(ids=list(batch))
         return len(stale)
 
+    @_guarded
     def count_chunks(self, article_id: str | None = None) -> int:
         if article_id is None:
             return self.chunks.count()
@@ -246,6 +270,7 @@ class Store:
 
     # -- recovery and state ----------------------------------------------------------------
 
+    @_guarded
     def recover(self) -> list[str]:
         """Finish or undo what a killed run left ``pending``; returns the ids it touched.
 
@@ -279,12 +304,14 @@ class Store:
             self.touch()
         return fixed
 
+    @_guarded
     def _count(self, article_id: str, article_hash: str) -> int:
         if not article_hash:
             return 0
         where = {"$and": [{"article_id": article_id}, {"article_hash": article_hash}]}
         return len(self.chunks.get(where=where, include=[])["ids"])
 
+    @_guarded
     def stats(self) -> IndexStats:
         """Articles, chunks, aliases, outlets and date range of the index."""
         records = self.records()
@@ -302,16 +329,37 @@ class Store:
             embedding_model=str((self.chunks.metadata or {}).get("embedding_model", self.embedding_model)),
         )
 
+    @_guarded
     def touch(self) -> str:
         """Record that the index changed (the BM25 index and caches key on this)."""
         version = uuid.uuid4().hex
         self.manifest.upsert(ids=[STATE_ID], embeddings=[[0.0]], metadatas=[{"version": version, "at": time.time()}])
         return version
 
+    @_guarded
     def version(self) -> str:
         got = self.manifest.get(ids=[STATE_ID], include=["metadatas"])
         metas = got.get("metadatas") or []
         return str(metas[0].get("version", "")) if metas and metas[0] else ""
+
+
+def copy_store(source: Store, target: Store, batch: int = 1000) -> tuple[int, int]:
+    """Copy every chunk (with its embedding) and every manifest record from one store into another.
+
+    Idempotent: ids are kept, so running it again rewrites the same records. Returns (chunks, articles).
+    """
+    chunks = 0
+    for page in range(0, source.count_chunks(), batch):
+        got = source.chunks.get(limit=batch, offset=page, include=["documents", "metadatas", "embeddings"])
+        if not got["ids"]:
+            break
+        target.upsert_chunks(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), got["documents"] or [],
+                             got["metadatas"] or [])
+        chunks += len(got["ids"])
+    records = list(source.records().values())
+    target.put_records(records)
+    target.touch()
+    return chunks, len(records)
 
 
 _STORES: dict[tuple[Any, ...], Store] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import time
@@ -57,10 +58,15 @@ def wait_for_first_write(proc: subprocess.Popen[str], deadline: float = 180) -> 
     pytest.fail("the ingest child never wrote an article")
 
 
-@pytest.mark.parametrize("delay", [0.0, 1.5])
+ARTICLES_IN_RUN = 40
+_RNG = random.Random(2026)
+DELAYS = [0.0] + sorted(round(_RNG.uniform(0.05, 2.5), 2) for _ in range(9))  # 10 trials at seeded random points
+
+
+@pytest.mark.parametrize("delay", DELAYS)
 def test_sigkill_then_rerun_leaves_every_article_once(tmp_path, embedder, delay):
     folder = tmp_path / "articles"
-    make_corpus(folder, 24)
+    make_corpus(folder, ARTICLES_IN_RUN)
     config = tmp_path / "config.toml"
     config.write_text(f'[paths]\narticles_dir = "{folder}"\nindex_dir = "{tmp_path / "index"}"\n'
                       "[ingest]\nbatch_chunks = 6\n")
@@ -73,13 +79,18 @@ def test_sigkill_then_rerun_leaves_every_article_once(tmp_path, embedder, delay)
     settings = make_settings(tmp_path, folder, ingest={"batch_chunks": 6})
     store = open_store(settings, embedder.name)
     interrupted = len([r for r in store.records().values() if r.status == "done"])
-    assert 0 < interrupted < 24, "the kill must land in the middle of the ingest"
+    assert 0 < interrupted < ARTICLES_IN_RUN, "the kill must land in the middle of the ingest"
 
     report = ingest_paths([folder], settings, embedder=embedder)
     assert not report.failed
-    assert report.totals["added"] + report.totals["updated"] + report.totals["unchanged"] == 24
+    assert report.totals["added"] + report.totals["updated"] + report.totals["unchanged"] == ARTICLES_IN_RUN
     done = check_consistent(store)
-    assert len(done) == 24
+    assert len(done) == ARTICLES_IN_RUN
     assert store.count_chunks() == sum(r.chunks for r in done.values())
+    # the BM25 index reflects exactly what Chroma holds
+    from rag.bm25 import lexical_cache
+
+    lexical = lexical_cache(settings, store).get()
+    assert sorted(lexical.chunk_ids) == sorted(c["id"] for c in store.iter_chunks(include=[]))
     again = ingest_paths([folder], settings, embedder=embedder)
-    assert again.totals["unchanged"] == 24 and again.chunks_embedded == 0
+    assert again.totals["unchanged"] == ARTICLES_IN_RUN and again.chunks_embedded == 0
