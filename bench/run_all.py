@@ -13,7 +13,7 @@ import sys
 
 from common import OUT, ROOT
 
-SCRIPTS = ["bench_ingest.py", "bench_quality.py", "bench_latency.py"]
+SCRIPTS = ["bench_ingest.py", "bench_quality.py", "bench_latency.py", "bench_load.py"]
 
 
 def chart() -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings
-from rag.store import Store
+from rag.schema import Filters, date_key
+from rag.store import Store, outlet_key
 from rag.text import terms
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def tokens(text: str) -> list[str]:
     return _stemmer().stemWords(words) if words else []
 
 
-@dataclass
+@dataclass(eq=False)
 class LexicalIndex:
     version: str
     chunk_ids: list[str]
@@ -49,6 +50,24 @@ class LexicalIndex:
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
+
+    @functools.cached_property
+    def positions(self) -> dict[str, int]:
+        """Chunk id -> row in these arrays."""
+        return {cid: i for i, cid in enumerate(self.chunk_ids)}
+
+    def mask(self, filters: Filters) -> np.ndarray | None:
+        """Which chunks the filters admit (None when there are no filters)."""
+        if not filters:
+            return None
+        allowed = np.ones(len(self.chunk_ids), dtype=bool)
+        if filters.since:
+            allowed &= self.date_keys >= date_key(filters.since)
+        if filters.until:
+            allowed &= (self.date_keys <= date_key(filters.until)) & (self.date_keys > 0)
+        if filters.outlets:
+            allowed &= np.isin(self.outlets, [outlet_key(o) for o in filters.outlets])
+        return allowed
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query`` (zeros when no query word is indexed)."""

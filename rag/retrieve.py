@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import replace
 from datetime import date, timedelta
@@ -32,6 +33,7 @@ from rag.schema import Filters, Hit, Passage, Retrieval, date_from_key, date_key
 from rag.store import Store, outlet_key
 
 log = logging.getLogger(__name__)
+BROAD_FILTER = 0.1  # filters admitting at least this share of chunks are applied after the dense search
 
 
 def where_clause(filters: Filters) -> dict[str, Any] | None:
@@ -130,10 +132,26 @@ class Retriever:
 
     # -- stages ---------------------------------------------------------------------------------
 
-    def _dense(self, query: str, filters: Filters, depth: int) -> list[tuple[str, float, str, dict[str, Any]]]:
-        vector = self.embedder.embed_query(query)
+    def _dense(self, query: str, filters: Filters, depth: int, index: Any) -> list[tuple[str, float, str, dict[str, Any]]]:
+        """Dense candidates. A broad filter (admitting at least 10% of chunks) is applied after an unfiltered,
+        deeper HNSW search, which is several times faster in Chroma than its filtered search; a narrow one
+        goes to Chroma as a ``where`` clause."""
+        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+        mask = index.mask(filters)
+        share = float(mask.mean()) if mask is not None and len(mask) else 1.0
+        if mask is not None and share >= BROAD_FILTER:
+            wide = self.store.chunks.query(query_embeddings=[vector], n_results=min(len(mask), math.ceil(depth / share * 1.5)),
+                                           include=["distances"])
+            kept = [(cid, dist) for cid, dist in zip(wide["ids"][0], (wide.get("distances") or [[]])[0])
+                    if (row := index.positions.get(cid)) is not None and mask[row]][:depth]
+            if len(kept) >= min(depth, int(mask.sum())):
+                got = self.store.chunks.get(ids=[cid for cid, _ in kept], include=["documents", "metadatas"])
+                found = {cid: (doc, meta) for cid, doc, meta in zip(got["ids"], got.get("documents") or [],
+                                                                    got.get("metadatas") or [])}
+                return [(cid, 1.0 - float(dist), found[cid][0], dict(found[cid][1] or {})) for cid, dist in kept
+                        if cid in found]
         result = self.store.chunks.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            query_embeddings=[vector],
             n_results=depth,
             where=where_clause(filters),
             include=["documents", "metadatas", "distances"],
@@ -148,14 +166,9 @@ class Retriever:
         scores = index.scores(query)
         if not scores.any():
             return []
-        mask = np.ones(len(scores), dtype=bool)
-        if filters.since:
-            mask &= index.date_keys >= date_key(filters.since)
-        if filters.until:
-            mask &= (index.date_keys <= date_key(filters.until)) & (index.date_keys > 0)
-        if filters.outlets:
-            mask &= np.isin(index.outlets, [outlet_key(o) for o in filters.outlets])
-        scores = np.where(mask, scores, 0.0)
+        mask = index.mask(filters)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
         depth = min(depth, int((scores > 0).sum()))
         if depth == 0:
             return []
@@ -166,7 +179,7 @@ class Retriever:
     def _fused(self, query: str, filters: Filters, index: Any, today: date | None) -> list[Hit]:
         cfg = self.settings.retrieve
         depth = min(cfg.candidates, len(index))
-        dense = self._dense(query, filters, depth)
+        dense = self._dense(query, filters, depth, index)
         lexical = self._lexical(query, filters, index, depth) if cfg.bm25_weight > 0 else []
         fused: dict[str, float] = {}
         why: dict[str, list[str]] = {}

@@ -101,7 +101,7 @@ def _guarded(method: Callable[..., T]) -> Callable[..., T]:
     """Chroma failures (a server gone, a broken directory) become a StoreError naming the index."""
 
     @functools.wraps(method)
-    def wrapper(self: "Store", *args: Any, **kwargs: Any) -> T:
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> T:
         try:
             return method(self, *args, **kwargs)
         except NewsragError:
