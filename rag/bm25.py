@@ -113,6 +113,7 @@ class LexicalIndex:
             if (folder / "bm25").exists():
                 import bm25s
 
+                logging.getLogger("bm25s").setLevel(logging.WARNING)
                 model = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("BM25 index at %s unreadable (%s); it will be rebuilt", folder, exc)
@@ -125,6 +126,7 @@ class LexicalIndex:
         """Read every chunk from the store and index title + text."""
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         chunk_ids: list[str] = []
         article_ids: list[str] = []
         date_keys: list[int] = []
