@@ -124,17 +124,6 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 # -- ask ----------------------------------------------------------------------------------------
 
 
-def _parse_day(value: str | None, flag: str) -> Any:
-    from datetime import date
-
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise NewsragError(f"{flag} expects a date as YYYY-MM-DD, got {value!r}") from exc
-
-
 def format_answer(answer: Any) -> str:
     """The answer and its numbered sources as plain text."""
     lines = []
@@ -166,14 +155,15 @@ def format_answer(answer: Any) -> str:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.dates import parse_day
     from rag.schema import Filters
     from rag.service import Done, Error, Token, answer_dict, ask
 
-    filters = Filters(since=_parse_day(args.since, "--since"), until=_parse_day(args.until, "--until"),
+    filters = Filters(since=parse_day(args.since, "--since"), until=parse_day(args.until, "--until"),
                       outlets=tuple(args.outlet or ()))
     live = not args.json and sys.stderr.isatty()
     for event in ask(args.question, None, filters, settings, provider=args.provider, top_k=args.top_k,
-                     today=_parse_day(args.today, "--today")):
+                     today=parse_day(args.today, "--today")):
         if isinstance(event, Token) and live and args.provider not in (None, "extractive"):
             sys.stderr.write(event.text)
             sys.stderr.flush()

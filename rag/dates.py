@@ -22,6 +22,19 @@ _YEAR = r"((?:19|20)\d{2})"
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "ten": 10, "few": 3}
 
 
+def parse_day(value: str | None, label: str) -> date | None:
+    """A YYYY-MM-DD day typed by a person (a CLI flag, a UI field); None when empty."""
+    from rag.errors import NewsragError
+
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise NewsragError(f"{label} expects a date as YYYY-MM-DD, got {value!r}") from exc
+
+
 @dataclass(frozen=True)
 class DateRange:
     since: date | None = None

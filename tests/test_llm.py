@@ -3,11 +3,8 @@ against llama_cpp.server on 127.0.0.1. Gemma 270M is a base model: its wording i
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -15,7 +12,7 @@ from ingest.index import ingest_paths
 from rag.schema import Answer
 from rag.service import Done, Error, Sources, Token, ask
 
-from .conftest import ARTICLES, make_settings
+from .conftest import ARTICLES, free_port, make_settings, wait_until_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm]
 QUESTION = "Which town will host the first Glowfish Festival?"
@@ -36,12 +33,6 @@ def indexed(tmp_path_factory, embedder):
     return settings
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server(gguf):
     """llama_cpp.server serving the Gemma GGUF as an OpenAI-compatible endpoint on 127.0.0.1."""
@@ -52,19 +43,7 @@ def llama_server(gguf):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail("llama_cpp.server exited at start")
-        try:
-            with urllib.request.urlopen(f"{base}/models", timeout=2) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not come up in 120 s")
+    wait_until_up(f"{base}/models", proc, 120, "llama_cpp.server")
     yield base
     proc.terminate()
     proc.wait(timeout=30)

@@ -4,11 +4,8 @@ a server that stops mid-ingest gives a clear error and a later run completes the
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,19 +14,13 @@ from ingest.index import ingest_paths
 from rag.service import answer
 from rag.store import open_store
 
-from .conftest import ARTICLES, make_settings
+from .conftest import ARTICLES, free_port, make_settings, wait_until_up
 from .test_crash import make_corpus
 from .test_ingest import check_consistent
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
 CHROMA = Path(sys.executable).parent / "chroma"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ChromaServer:
@@ -40,14 +31,7 @@ class ChromaServer:
     def start(self) -> None:
         self.proc = subprocess.Popen([str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1",
                                       "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("chroma run did not start")
+        wait_until_up(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", self.proc, 60, "chroma run")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

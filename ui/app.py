@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
+from rag.dates import parse_day
 from rag.errors import ConfigError, NewsragError
 from rag.schema import ArticleReport, Filters, IngestReport
 from ui import render
@@ -30,16 +30,6 @@ EXAMPLES = [
 ]
 PROVIDERS = ["extractive", "llamacpp", "openai", "ollama"]
 REPORT_HEADERS = ["outcome", "source", "title", "chunks", "reason"]
-
-
-def _day(value: str, label: str) -> date | None:
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise NewsragError(f"{label} must be a date like 2023-09-05, not {value!r}") from exc
 
 
 class Handlers:
@@ -60,7 +50,7 @@ class Handlers:
         sources = ""
         yield history, sources, turns, ""
         try:
-            filters = Filters(_day(since, "Since"), _day(until, "Until"), tuple(outlets or ()))
+            filters = Filters(parse_day(since, "Since"), parse_day(until, "Until"), tuple(outlets or ()))
         except NewsragError as exc:
             history[-1] = {"role": "assistant", "content": f"{render.UNSUPPORTED_MARK} {exc}"}
             yield history, sources, turns, ""
@@ -89,7 +79,7 @@ class Handlers:
         """Answer a question from the indexed articles; returns the whole structured answer as JSON."""
         from rag.service import answer, answer_dict
 
-        filters = Filters(_day(since, "since"), _day(until, "until"), tuple(o for o in [outlet] if o))
+        filters = Filters(parse_day(since, "since"), parse_day(until, "until"), tuple(o for o in [outlet] if o))
         return answer_dict(answer(question, None, filters, self.settings, provider=provider or None,
                                   top_k=top_k or None))
 
@@ -162,7 +152,7 @@ class Handlers:
             raise gr.Error("A pasted article needs a title and its text.")
 
         def action() -> IngestReport:
-            path = save_pasted(title, text, self.settings, published=_day(day, "Date"), outlet=outlet, url=url)
+            path = save_pasted(title, text, self.settings, published=parse_day(day, "Date"), outlet=outlet, url=url)
             return ingest_paths([path], self.settings, progress=self._progress(progress))
 
         return self._guard(action)
