@@ -206,27 +206,25 @@ class Indexer:
     def prune(self, scopes: Sequence[Path], failed_sources: set[str]) -> None:
         """Remove articles whose file lies in ``scopes`` but was not seen in this run."""
         root = self.settings.articles_dir
-        gone: list[ArticleRecord] = []
+        gone: list[tuple[ArticleRecord, Path]] = []
         for record in self.store.records().values():
-            if record.id in self.seen_ids or record.key.startswith("url:") and "://" in record.source:
+            fetched_from_web = record.key.startswith("url:") and "://" in record.source
+            if record.id in self.seen_ids or fetched_from_web or record.source in failed_sources:
                 continue
             path = Path(record.source)
-            path = path if path.is_absolute() else root / path
-            path = path.resolve()
-            if record.source in failed_sources or not any(path == s or s in path.parents for s in scopes):
-                continue
-            gone.append(record)
-        for record in gone:
+            path = (path if path.is_absolute() else root / path).resolve()
+            if any(path == s or s in path.parents for s in scopes):
+                gone.append((record, path))
+        for record, _ in gone:
             self.store.delete_article_chunks(record.id)
         if gone:
-            self.store.delete_records([r.id for r in gone])
+            self.store.delete_records([r.id for r, _ in gone])
             self.changed = True
-        for record in gone:
+        for record, path in gone:
             self.report(ArticleReport(record.source, "removed", record.title, record.id, 0,
-                                      "its file is gone" if not Path(record.source).exists() else
-                                      "no longer in its file"))
+                                      "no longer in its file" if path.exists() else "its file is gone"))
         # Aliases of removed originals become articles of their own.
-        orphans = [a for r in gone for a in self.aliases_seen.get(r.id, [])]
+        orphans = [a for r, _ in gone for a in self.aliases_seen.get(r.id, [])]
         if orphans:
             for article in orphans:
                 self.run_texts.pop(article.text_hash(), None)

@@ -85,31 +85,25 @@ class Handlers:
 
     # -- index -------------------------------------------------------------------------------------
 
-    def stats(self) -> str:
-        from rag.service import get_engine
-
-        try:
-            return render.stats_markdown(get_engine(self.settings).store.stats())
-        except NewsragError as exc:
-            return f"{render.UNSUPPORTED_MARK} {exc}"
-
-    def outlets(self) -> Any:
+    def overview(self) -> tuple[str, Any]:
+        """Index statistics as Markdown, and the outlet choices for the filter."""
         import gradio as gr
 
         from rag.service import get_engine
 
         try:
-            names = [name for name, _ in get_engine(self.settings).store.stats().outlets if name != "(unknown)"]
-        except NewsragError:
-            names = []
-        return gr.update(choices=names)
+            stats = get_engine(self.settings).store.stats()
+        except NewsragError as exc:
+            return f"{render.UNSUPPORTED_MARK} {exc}", gr.update(choices=[])
+        names = [name for name, _ in stats.outlets if name != "(unknown)"]
+        return render.stats_markdown(stats), gr.update(choices=names)
 
     def _finish(self, report: IngestReport) -> tuple[Any, ...]:
         import gradio as gr
 
         if report.failed:
             gr.Warning(f"{report.count('failed')} item(s) could not be indexed: see the table for the reasons.")
-        return render.report_rows(report), render.report_summary(report), self.stats(), self.outlets()
+        return (render.report_rows(report), render.report_summary(report), *self.overview())
 
     def _progress(self, progress: Any) -> Any:
         def update(p: Any) -> None:
@@ -247,7 +241,7 @@ def build_app(settings: Settings) -> Any:
             index_paste.click(paste, [p_title, p_date, p_outlet, p_url, p_text], index_outputs, api_name="ingest_text")
             rescan_btn.click(rescan, None, index_outputs, api_name="rescan")
         gr.api(h.answer_api, api_name="answer")
-        app.load(lambda: (h.stats(), h.outlets()), None, [stats, outlets], api_visibility="private")
+        app.load(h.overview, None, [stats, outlets], api_visibility="private")
     return app
 
 
