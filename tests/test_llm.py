@@ -6,9 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 
 from ingest.index import ingest_paths
+from rag.errors import ModelError
 from rag.schema import Answer
 from rag.service import Done, Error, Sources, Token, ask
 
@@ -117,3 +120,25 @@ def test_cli_ask_with_missing_model_exits_nonzero(indexed, tmp_path, capsys):
                       f'model_path = "{tmp_path / "missing.gguf"}"\n')
     assert cli.main(["--config", str(config), "ask", QUESTION]) == 1
     assert "Model file not found" in capsys.readouterr().err
+
+
+def test_hf_repo_file_resolves_from_the_local_cache_offline(tmp_path, gguf, monkeypatch):
+    """[llm] hf_repo/hf_file: downloaded once when online; here the cache already holds it and we are offline."""
+    from rag.config import Settings
+    from rag.llm import resolve_gguf
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    repo = tmp_path / "hub" / "models--example--gemma-gguf"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / "gemma.gguf").symlink_to(gguf)
+    cfg = Settings().replace(llm={"provider": "llamacpp", "hf_repo": "example/gemma-gguf", "hf_file": "gemma.gguf",
+                                  "hf_cache_dir": str(tmp_path / "hub")}).llm
+    assert resolve_gguf(cfg, tmp_path).resolve() == Path(gguf).resolve()
+    missing = Settings().replace(llm={"provider": "llamacpp", "hf_repo": "example/other", "hf_file": "x.gguf",
+                                      "hf_cache_dir": str(tmp_path / "hub")}).llm
+    with pytest.raises(ModelError, match="When offline, download it once elsewhere"):
+        resolve_gguf(missing, tmp_path)
