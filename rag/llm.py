@@ -7,6 +7,7 @@ Failures become :class:`ModelError` with a message naming what to fix.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import os
@@ -66,9 +67,11 @@ def _load_llama(path: str, n_ctx: int, threads: int) -> Any:
     except ImportError as exc:
         raise ModelError("llama-cpp-python is not installed: pip install 'newsrag[llamacpp]'") from exc
     try:
-        return Llama(model_path=path, n_ctx=n_ctx, n_threads=threads or None, verbose=False)
+        llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads or None, verbose=False)
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
+    atexit.register(llama.close)  # free it while the interpreter is intact, not in __del__ at shutdown
+    return llama
 
 
 def _llamacpp_chat_class() -> type:
