@@ -37,7 +37,10 @@ run: install
 	$(BIN)/newsrag serve --open
 
 test: install-dev browser
-	$(BIN)/python -m pytest
+	$(BIN)/ruff check rag ingest ui tests bench
+	$(BIN)/mypy rag ingest ui
+	$(BIN)/python -m pytest; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; exit $$rc
 
 lint: install-dev
 	$(BIN)/ruff check rag ingest ui tests bench

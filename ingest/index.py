@@ -26,7 +26,7 @@ from rag.bm25 import lexical_cache
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import LoadError
-from rag.schema import Article, ArticleReport, Chunk, IngestReport
+from rag.schema import Article, ArticleReport, Chunk, IngestReport, Outcome
 from rag.store import ArticleRecord, Store, chunk_metadata, open_store
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class Indexer:
         ]
         self.store.put_records(pending)
         self.changed = True
-        metadatas = []
+        metadatas: list[dict[str, object]] = []
         for article, chunks in chunked:
             metadatas.extend(chunk_metadata(c, article, hashes[article.id]) for c in chunks)
         self.store.upsert_chunks([c.id for c in all_chunks], np.asarray(vectors), [c.text for c in all_chunks],
@@ -198,7 +198,7 @@ class Indexer:
         ])
         for article, chunks in chunked:
             previous = records.get(article.id)
-            outcome = "updated" if previous and previous.hash else "added"
+            outcome: Outcome = "updated" if previous and previous.hash else "added"
             self.report(ArticleReport(article.source, outcome, article.title, article.id, len(chunks)))
 
     # -- prune --------------------------------------------------------------------------------

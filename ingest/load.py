@@ -269,17 +269,21 @@ def parse_html(raw: str, source: str, url: str = "") -> Article:
         )
     except Exception as exc:  # noqa: BLE001 - the extractor's internal errors become a per-file reason
         raise LoadError(f"HTML could not be parsed: {type(exc).__name__}: {exc}") from exc
-    text = (getattr(doc, "text", None) or "") if doc is not None else ""
+    def field(name: str) -> str:
+        value = doc.get(name) if isinstance(doc, dict) else getattr(doc, name, None)
+        return str(value or "")
+
+    text = field("text")
     if len(text.split()) < MIN_HTML_WORDS:
         raise LoadError("no article text found in the HTML page (only navigation, forms or scripts)")
     return make_article(
-        title=doc.title or "",
+        title=field("title"),
         text=text,
         source=source,
         key_hint=source,
-        published=parse_date(doc.date),
-        outlet=doc.sitename or "",
-        url=doc.url or url,
+        published=parse_date(field("date")),
+        outlet=field("sitename"),
+        url=field("url") or url,
     )
 
 

@@ -158,7 +158,9 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
         # and LM Studio honour the classic max_tokens field, so a custom endpoint gets that one.
         limit: dict[str, Any] = ({"extra_body": {"max_tokens": cfg.max_tokens}} if cfg.base_url
                                  else {"max_tokens": cfg.max_tokens})
-        model = ChatOpenAI(model=cfg.model, base_url=cfg.base_url or None, api_key=key or "not-needed",
+        from pydantic import SecretStr
+
+        model = ChatOpenAI(model=cfg.model, base_url=cfg.base_url or None, api_key=SecretStr(key or "not-needed"),
                            temperature=cfg.temperature, timeout=cfg.timeout, max_retries=0, streaming=True, **limit)
         return ChatModel(model, cfg.model, cfg.context_window, _estimate, False, cfg.base_url or "api.openai.com")
     if provider == "ollama":

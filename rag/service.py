@@ -87,9 +87,10 @@ class SentenceCache:
                     self._cache.popitem(last=False)
         with self._lock:
             rows = [self._cache.get(t) for t in texts]
-        if any(r is None for r in rows):  # evicted meanwhile by another thread: embed directly
+        present = [r for r in rows if r is not None]
+        if len(present) < len(rows):  # evicted meanwhile by another thread: embed directly
             return self.embedder.embed_documents(list(texts))
-        return np.stack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
+        return np.stack(present) if present else np.zeros((0, 1), dtype=np.float32)
 
 
 class Engine:
