@@ -50,3 +50,18 @@ def test_report_rows_put_failures_first():
     report = IngestReport((ArticleReport("a.txt", "added", "A", "x", 2), ArticleReport("b.txt", "failed", reason="empty file")))
     assert render.report_rows(report)[0] == ["failed", "b.txt", "", 0, "empty file"]
     assert render.report_summary(report).startswith("1 added, 1 failed")
+
+
+def test_login_needs_a_password_from_the_environment(monkeypatch):
+    from rag.config import Settings
+    from rag.errors import ConfigError
+    from ui.app import auth
+
+    assert auth(Settings()) is None  # no login by default
+    settings = Settings().replace(ui={"auth_user": "editor"})
+    monkeypatch.delenv("NEWSRAG_UI_PASSWORD", raising=False)
+    with pytest.raises(ConfigError, match="NEWSRAG_UI_PASSWORD"):
+        auth(settings)
+    monkeypatch.setenv("NEWSRAG_UI_PASSWORD", "s3cret")
+    assert auth(settings) == ("editor", "s3cret")
+    assert Settings().ui.host == "127.0.0.1"
