@@ -99,7 +99,8 @@ class Indexer:
         self.on_report = on_report
         self.reports: list[ArticleReport] = []
         self.seen_ids: set[str] = set()
-        self.run_texts: dict[str, Article] = {}  # text hash -> article indexed (or kept) in this run
+        # text hash -> the article indexed (or kept) in this run, without its text: memory stays flat
+        self.run_texts: dict[str, Article] = {}
         self.aliases_seen: dict[str, list[Article]] = {}  # original id -> its aliases seen in this run
         self.chunks_embedded = 0
         self.changed = False
@@ -135,7 +136,7 @@ class Indexer:
             if original is not None and original.id == article.id:
                 original = None
             if record and record.status == "done" and record.hash == digest and original is None:
-                self.run_texts.setdefault(text_hash, article)
+                self.run_texts.setdefault(text_hash, replace(article, text=""))
                 self.report(ArticleReport(article.source, "unchanged", article.title, article.id, record.chunks))
             elif original is not None:
                 self.aliases_seen.setdefault(original.id, []).append(article)
@@ -147,7 +148,7 @@ class Indexer:
                 self.report(ArticleReport(article.source, "duplicate", article.title, article.id, 0,
                                           f"same text as {original.source}" + (f" ({original.url})" if original.url else "")))
             else:
-                self.run_texts[text_hash] = article
+                self.run_texts[text_hash] = replace(article, text="")
                 to_write.append(article)
         if aliases:
             self.store.put_records(aliases)
