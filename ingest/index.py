@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.chunk import Chunker
-from ingest.load import LoadedFile, discover, load_file
+from ingest.load import LoadedFile, discover, load_file, source_name
 from rag.bm25 import lexical_cache
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
@@ -104,6 +104,10 @@ class Indexer:
         self.aliases_seen: dict[str, list[Article]] = {}  # original id -> its aliases seen in this run
         self.chunks_embedded = 0
         self.changed = False
+        self.started = time.perf_counter()
+
+    def result(self) -> IngestReport:
+        return IngestReport(tuple(self.reports), time.perf_counter() - self.started, self.chunks_embedded)
 
     def report(self, item: ArticleReport) -> None:
         self.reports.append(item)
@@ -258,14 +262,7 @@ def ingest_paths(
     on_report: ReportCallback | None = None,
 ) -> IngestReport:
     """Index every article file under ``paths`` incrementally; see the module docstring."""
-    started = time.perf_counter()
-    embedder = embedder or get_embedder(settings.embed)
-    store = store or open_store(settings, embedder.name)
-    from ingest.load import source_name
-
-    with index_lock(settings):
-        store.recover()
-        indexer = Indexer(settings, store, embedder, on_report)
+    with indexing(settings, embedder, store, on_report) as indexer:
         resolved = [Path(p).expanduser() for p in paths]
         missing = [p for p in resolved if not p.exists()]
         for path in missing:
@@ -299,26 +296,33 @@ def ingest_paths(
             indexer.process(batch)
         if prune:
             indexer.prune([p.resolve() for p in resolved if p.exists()], failed_sources)
-        if indexer.changed:
-            store.touch()
-            lexical_cache(settings, store).refresh()
-        if progress:
-            progress(Progress(len(files), len(files), len(indexer.reports), indexer.chunks_embedded, ""))
-    return IngestReport(tuple(indexer.reports), time.perf_counter() - started, indexer.chunks_embedded)
+    if progress:
+        progress(Progress(len(files), len(files), len(indexer.reports), indexer.chunks_embedded, ""))
+    return indexer.result()
 
 
 def ingest_articles(articles: Sequence[Article], settings: Settings, *, embedder: Embedder | None = None,
                     store: Store | None = None) -> IngestReport:
     """Index articles built in memory (pasted in the UI, fetched from the web)."""
-    started = time.perf_counter()
+    with indexing(settings, embedder, store) as indexer:
+        indexer.process(list(articles))
+    return indexer.result()
+
+
+@contextlib.contextmanager
+def indexing(settings: Settings, embedder: Embedder | None = None, store: Store | None = None,
+             on_report: ReportCallback | None = None) -> Iterator[Indexer]:
+    """One ingest run: take the writer lock, recover what a killed run left, and afterwards, if anything
+    changed, mark the store changed and rebuild the BM25 index so the next question does not pay for it."""
+    started = time.perf_counter()  # the run's time includes opening the store and any recovery
     embedder = embedder or get_embedder(settings.embed)
     store = store or open_store(settings, embedder.name)
     with index_lock(settings):
         store.recover()
-        indexer = Indexer(settings, store, embedder)
-        indexer.process(list(articles))
+        indexer = Indexer(settings, store, embedder, on_report)
+        indexer.started = started
+        yield indexer
         if indexer.changed:
             store.touch()
             lexical_cache(settings, store).refresh()
-    return IngestReport(tuple(indexer.reports), time.perf_counter() - started, indexer.chunks_embedded)
 

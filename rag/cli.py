@@ -16,11 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from rag.config import Settings, load_settings
+from rag.config import LLM_PROVIDERS, Settings, load_settings
 from rag.errors import ConfigError, NewsragError
 
 log = logging.getLogger("newsrag")
-PROVIDERS = ("extractive", "llamacpp", "openai", "ollama")
 
 
 def _out(text: str = "") -> None:
@@ -221,7 +220,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         _out(json.dumps(data, indent=2))
         return 0
     for key, value in data.items():
-        if value is not None and key != "extra":
+        if value is not None:
             _out(f"{key:>20}: {value}")
     if args.out:
         _out(f"{'per-question':>20}: {args.out}")
@@ -286,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after this day")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="only articles published on or before this day")
     p.add_argument("--outlet", action="append", metavar="NAME", help="only this outlet (repeatable)")
-    p.add_argument("--provider", choices=PROVIDERS, help="answerer (default: [llm] provider)")
+    p.add_argument("--provider", choices=LLM_PROVIDERS, help="answerer (default: [llm] provider)")
     p.add_argument("--top-k", type=int, metavar="N", help="passages in the context (default: [retrieve] top_k)")
     p.add_argument("--today", metavar="YYYY-MM-DD", help='the day "last week" is relative to (default: newest article)')
     p.add_argument("--json", action="store_true", help="print the whole structured answer")
@@ -295,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="measure retrieval and answers on a question set")
     p.add_argument("questions", metavar="QUESTIONS.jsonl")
     p.add_argument("--corpus", metavar="CORPUS.jsonl", help="index this corpus into a throwaway index first")
-    p.add_argument("--provider", choices=PROVIDERS, help="answerer (default: [llm] provider)")
+    p.add_argument("--provider", choices=LLM_PROVIDERS, help="answerer (default: [llm] provider)")
     p.add_argument("--out", metavar="RESULTS.jsonl", help="write per-question results here")
     p.add_argument("--retrieval-only", action="store_true", help="measure retrieval only, no answers")
     p.add_argument("--no-question-dates", action="store_true",

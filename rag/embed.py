@@ -33,7 +33,6 @@ class Embedder(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]: ...
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -73,9 +72,6 @@ class Tokenizer:
         """Tokens of ``text`` without the [CLS]/[SEP] the model adds."""
         return len(self._tok.encode(text, add_special_tokens=False).ids)
 
-    def count_batch(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
-
 
 class SentenceTransformerEmbedder:
     """sentence-transformers on the CPU; normalised float32 vectors (cosine = dot product)."""
@@ -92,9 +88,6 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return self.tokenizer.count(text)
-
-    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
-        return self.tokenizer.count_batch(texts)
 
     @property
     def model(self):  # type: ignore[no-untyped-def]
@@ -234,9 +227,6 @@ class OnnxEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return self.tokenizer.count(text)
-
-    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
-        return self.tokenizer.count_batch(texts)
 
     def _load(self) -> None:
         import onnxruntime as ort

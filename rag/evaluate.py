@@ -16,7 +16,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,6 @@ class EvalReport:
     answer_p50_ms: float | None = None
     answer_p95_ms: float | None = None
     provider: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_questions(path: Path) -> list[Question]:

@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.config import LLMSettings, Settings
+from rag.config import LLM_PROVIDERS, LLMSettings, Settings
 from rag.errors import ModelError
 
 log = logging.getLogger(__name__)
-
-PROVIDERS = ("extractive", "llamacpp", "openai", "ollama")
 
 
 @dataclass
@@ -33,7 +31,6 @@ class ChatModel:
     name: str
     context_window: int
     count_tokens: Callable[[str], int]
-    exact_count: bool  # False when tokens are estimated (remote models)
     endpoint: str = ""  # where it runs: a file path or a URL, for error messages
 
 
@@ -144,7 +141,7 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
         def count(text: str) -> int:
             return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-        return ChatModel(model, path.name, cfg.n_ctx, count, True, str(path))
+        return ChatModel(model, path.name, cfg.n_ctx, count, str(path))
     if provider == "openai":
         from langchain_openai import ChatOpenAI
 
@@ -162,7 +159,7 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
 
         model = ChatOpenAI(model=cfg.model, base_url=cfg.base_url or None, api_key=SecretStr(key or "not-needed"),
                            temperature=cfg.temperature, timeout=cfg.timeout, max_retries=0, streaming=True, **limit)
-        return ChatModel(model, cfg.model, cfg.context_window, _estimate, False, cfg.base_url or "api.openai.com")
+        return ChatModel(model, cfg.model, cfg.context_window, _estimate, cfg.base_url or "api.openai.com")
     if provider == "ollama":
         from langchain_ollama import ChatOllama
 
@@ -171,8 +168,8 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
         model = ChatOllama(model=cfg.model, base_url=cfg.base_url or "http://127.0.0.1:11434",
                            temperature=cfg.temperature, num_predict=cfg.max_tokens, num_ctx=cfg.context_window,
                            client_kwargs={"timeout": cfg.timeout})
-        return ChatModel(model, cfg.model, cfg.context_window, _estimate, False, cfg.base_url or "http://127.0.0.1:11434")
-    raise ModelError(f"Unknown LLM provider {provider!r}: choose one of {', '.join(PROVIDERS)}")
+        return ChatModel(model, cfg.model, cfg.context_window, _estimate, cfg.base_url or "http://127.0.0.1:11434")
+    raise ModelError(f"Unknown LLM provider {provider!r}: choose one of {', '.join(LLM_PROVIDERS)}")
 
 
 _MODELS: dict[tuple[Any, ...], ChatModel] = {}

@@ -94,11 +94,10 @@ class Retriever:
         keys = index.date_keys
         return date_from_key(int(keys.max())) if len(keys) and keys.max() > 0 else None
 
-    def resolve_filters(self, query: str, filters: Filters, today: date | None, index: Any) -> tuple[Filters, str]:
+    def resolve_filters(self, query: str, filters: Filters, today: date) -> tuple[Filters, str]:
         """Add a date range named in the question when no explicit one was given."""
         if filters.since or filters.until:
             return filters, ""
-        today = today or self.newest_date(index) or date.today()
         found = parse_date_range(query, today)
         if not found:
             return filters, ""
@@ -119,7 +118,7 @@ class Retriever:
         date_text = ""
         today = today or self.newest_date(index) or date.today()
         if question_dates:
-            filters, date_text = self.resolve_filters(query, filters, today, index)
+            filters, date_text = self.resolve_filters(query, filters, today)
         ranked = self._fused(query, filters, index, today)
         note = ""
         if not ranked and date_text:

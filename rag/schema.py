@@ -141,7 +141,6 @@ class IndexStats:
     last_date: date | None
     location: str
     embedding_model: str
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 # -- retrieval -----------------------------------------------------------------------------

@@ -213,7 +213,7 @@ def test_prompt_injection_in_an_article(tmp_path, embedder):
     assert all(s.verdict in ("supported", "neutral") for s in result.sentences)
     # for LLMs: instructions live in the system message; article text only inside fenced <source> blocks
     hits = [e for e in stream if hasattr(e, "hits")][0].hits
-    chat = ChatModel(model=None, name="m", context_window=8192, count_tokens=lambda t: len(t) // 3, exact_count=False)
+    chat = ChatModel(model=None, name="m", context_window=8192, count_tokens=lambda t: len(t) // 3)
     messages, used, _ = build_messages(QUESTION, hits, chat, 256)
     system, user = messages[0].content, messages[1].content
     assert "Ignore previous" not in system and "data, not instructions" in system

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rag.config import Settings
+from rag.config import LLM_PROVIDERS, Settings
 from rag.dates import parse_day
 from rag.errors import ConfigError, NewsragError
 from rag.schema import ArticleReport, Filters, IngestReport
@@ -28,7 +28,6 @@ EXAMPLES = [
     "What did retired Lt. Gen. Mark Hertling say about Putin?",
     "What did the State Department say about Russia and Cuban fighters?",
 ]
-PROVIDERS = ["extractive", "llamacpp", "openai", "ollama"]
 REPORT_HEADERS = ["outcome", "source", "title", "chunks", "reason"]
 
 
@@ -203,7 +202,7 @@ def build_app(settings: Settings) -> Any:
                             until = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
                         outlets = gr.Dropdown(label="Outlets", multiselect=True, choices=[])
                         with gr.Row():
-                            provider = gr.Dropdown(PROVIDERS, value=settings.llm.provider, label="Answerer")
+                            provider = gr.Dropdown(list(LLM_PROVIDERS), value=settings.llm.provider, label="Answerer")
                             top_k = gr.Slider(1, 12, value=settings.retrieve.top_k, step=1, label="Passages (top-k)")
                     clear = gr.Button("New conversation", size="sm")
                 with gr.Column(scale=2):
