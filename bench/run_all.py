@@ -13,7 +13,7 @@ import sys
 
 from common import OUT, ROOT
 
-SCRIPTS = ["bench_ingest.py", "bench_quality.py", "bench_latency.py", "bench_load.py"]
+SCRIPTS = ["bench_embed.py", "bench_ingest.py", "bench_quality.py", "bench_latency.py", "bench_load.py"]
 
 
 def chart() -> None:

@@ -9,7 +9,8 @@ again, so the model never silently truncates anything.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 
 from rag.config import ChunkSettings
 from rag.schema import Article, Chunk, sha1_hex
@@ -29,14 +30,46 @@ SEPARATORS = [
 ]
 
 
+_SENTENCES = re.compile(f"({SENTENCE_BOUNDARY})")
+CACHE_SIZE = 65536
+
+
 class Chunker:
     """Splits articles into :class:`Chunk` records that fit the embedding model."""
 
-    def __init__(self, settings: ChunkSettings, count_tokens: Callable[[str], int], max_tokens: int) -> None:
+    def __init__(self, settings: ChunkSettings, count_tokens: Callable[[str], int], max_tokens: int,
+                 count_many: Callable[[Sequence[str]], list[int]] | None = None) -> None:
         self.settings = settings
-        # The splitter measures the same sentences again and again while merging: remember the counts.
-        self.count = functools.lru_cache(maxsize=65536)(count_tokens)
+        self.count_one = count_tokens
+        self.count_many = count_many
         self.max_tokens = max_tokens
+        # The splitter measures every sentence, some of them again while merging: remember the counts.
+        self.counts: dict[str, int] = {}
+
+    def count(self, text: str) -> int:
+        n = self.counts.get(text)
+        if n is None:
+            if len(self.counts) >= CACHE_SIZE:
+                self.counts.clear()
+            n = self.counts[text] = self.count_one(text)
+        return n
+
+    def warm(self, texts: Sequence[str]) -> None:
+        """Count the sentences of ``texts`` in one batch (the tokenizer runs it on every core), so
+        splitting them afterwards mostly finds its counts ready."""
+        sentences: list[str] = []
+        for text in texts:
+            parts = _SENTENCES.split(text)  # text, separator, text, ...: the separator stays with its sentence
+            sentences += [a + b for a, b in zip(parts[::2], [*parts[1::2], ""])]
+        self._count_all(sentences)
+
+    def _count_all(self, texts: Sequence[str]) -> None:
+        if self.count_many is None:
+            return
+        todo = list({s for s in texts if s and s not in self.counts})[: CACHE_SIZE // 2]
+        if len(self.counts) + len(todo) > CACHE_SIZE:
+            self.counts.clear()
+        self.counts.update(zip(todo, self.count_many(todo)))
 
     @functools.lru_cache(maxsize=64)
     def _splitter(self, size: int, overlap: int):  # type: ignore[no-untyped-def]
@@ -64,7 +97,9 @@ class Chunker:
     def _split(self, text: str, budget: int) -> list[str]:
         """Pieces of ``text`` that each count at most ``budget`` tokens."""
         pieces: list[str] = []
-        for piece in self._splitter(budget, self.settings.overlap_tokens).split_text(text):
+        candidates = self._splitter(budget, self.settings.overlap_tokens).split_text(text)
+        self._count_all(candidates)
+        for piece in candidates:
             if self.count(piece) <= budget:
                 pieces.append(piece)
             elif budget > 8:

@@ -74,7 +74,7 @@ def index_lock(settings: Settings) -> Iterator[None]:
 def fingerprint(settings: Settings, embedder: Embedder) -> str:
     """What, besides an article's content, decides its chunks and vectors."""
     c = settings.chunk
-    return (f"v{FORMAT_VERSION}|{embedder.name}|{embedder.max_tokens}|{c.chunk_tokens}|{c.overlap_tokens}"
+    return (f"v{FORMAT_VERSION}|{embedder.name}|{embedder.precision}|{embedder.max_tokens}|{c.chunk_tokens}|{c.overlap_tokens}"
             f"|{c.title_prefix}|{c.title_max_tokens}")
 
 
@@ -94,7 +94,7 @@ class Indexer:
         self.settings = settings
         self.store = store
         self.embedder = embedder
-        self.chunker = Chunker(settings.chunk, embedder.count_tokens, embedder.max_tokens)
+        self.chunker = Chunker(settings.chunk, embedder.count_tokens, embedder.max_tokens, embedder.count_tokens_batch)
         self.fingerprint = fingerprint(settings, embedder)
         self.on_report = on_report
         self.reports: list[ArticleReport] = []
@@ -176,6 +176,7 @@ class Indexer:
 
     def _write(self, articles: Sequence[Article], records: dict[str, ArticleRecord],
                hashes: dict[str, str]) -> None:
+        self.chunker.warm([a.text for a in articles])
         chunked: list[tuple[Article, list[Chunk]]] = [(a, self.chunker.split(a, hashes[a.id])) for a in articles]
         all_chunks = [c for _, cs in chunked for c in cs]
         vectors = self.embedder.embed_documents([c.embed_text for c in all_chunks])

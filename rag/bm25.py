@@ -131,18 +131,21 @@ class LexicalIndex:
         article_ids: list[str] = []
         date_keys: list[int] = []
         outlets: list[str] = []
-        corpus: list[list[str]] = []
+        # Token ids, not token strings: the index of a large corpus is built without holding every word.
+        vocab: dict[str, int] = {}
+        corpus: list[np.ndarray] = []
         for chunk in store.iter_chunks():
             meta = chunk["metadata"]
             chunk_ids.append(chunk["id"])
             article_ids.append(str(meta.get("article_id", "")))
             date_keys.append(int(meta.get("published_key", 0) or 0))
             outlets.append(str(meta.get("outlet_key", "")))
-            corpus.append(tokens(f"{meta.get('title', '')}\n{chunk['document'] or ''}") or ["_"])
+            words = tokens(f"{meta.get('title', '')}\n{chunk['document'] or ''}") or ["_"]
+            corpus.append(np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.int32, count=len(words)))
         model = None
         if corpus:
             model = bm25s.BM25()
-            model.index(corpus, show_progress=False)
+            model.index((corpus, vocab), show_progress=False)
         return cls(version, chunk_ids, np.asarray(article_ids, dtype=object), np.asarray(date_keys, dtype=np.int32),
                    np.asarray(outlets, dtype=object), model)
 

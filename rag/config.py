@@ -44,6 +44,7 @@ class PathsSettings:
 class EmbedSettings:
     model: str = ""
     backend: str = "onnx"
+    quantize: bool = True
     batch_size: int = 16
     max_tokens: int = 256
     threads: int = 0

@@ -20,15 +20,35 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_onnx_backend_agrees_with_sentence_transformers():
-    texts = [line for line in (ARTICLES / "glowfish_festival.txt").read_text().splitlines() if line.strip()]
-    onnx = get_embedder(EmbedSettings())
-    torch = SentenceTransformerEmbedder(EmbedSettings(backend="torch"))
-    assert isinstance(onnx, OnnxEmbedder)
-    a, b = onnx.embed_documents(texts), torch.embed_documents(texts)
-    assert a.shape == b.shape == (len(texts), 384)
-    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
-    assert float(np.min(np.sum(a * b, axis=1))) >= 0.99
+def _lines(name: str) -> list[str]:
+    return [line for line in (ARTICLES / name).read_text().splitlines() if line.strip()]
+
+
+def test_onnx_backends_agree_with_sentence_transformers():
+    """The float export matches sentence-transformers on every text; the default int8 model on average
+    (mean >= 0.99, none below 0.98: the bar rag/quantize.py checks), on articles it was never checked on."""
+    texts = _lines("glowfish_festival.txt") + _lines("rail_strike.md")
+    reference = SentenceTransformerEmbedder(EmbedSettings(backend="torch")).embed_documents(texts)
+    exact = get_embedder(EmbedSettings(quantize=False))
+    fast = get_embedder(EmbedSettings())
+    assert isinstance(exact, OnnxEmbedder) and isinstance(fast, OnnxEmbedder)
+    assert (exact.precision, fast.precision) == ("fp32", "int8")
+    a, b = exact.embed_documents(texts), fast.embed_documents(texts)
+    assert a.shape == b.shape == reference.shape == (len(texts), 384)
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-4)
+    assert float(np.min(np.sum(a * reference, axis=1))) >= 0.999
+    int8 = np.sum(b * reference, axis=1)
+    assert float(int8.mean()) >= 0.99 and float(int8.min()) >= 0.98
+    assert float(int8.mean()) < 0.99999  # really the quantized model, not the float one
+
+
+def test_changing_precision_re_embeds_the_index(tmp_path, embedder):
+    settings = make_settings(tmp_path, ARTICLES)
+    first = ingest_paths([ARTICLES], settings, embedder=embedder)
+    assert first.totals["added"] > 0
+    float_settings = make_settings(tmp_path, ARTICLES, embed={"quantize": False})
+    again = ingest_paths([ARTICLES], float_settings, embedder=get_embedder(float_settings.embed))
+    assert again.totals["updated"] == first.totals["added"] and again.chunks_embedded == first.chunks_embedded
 
 
 def test_batches_are_order_preserving():
