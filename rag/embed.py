@@ -334,11 +334,11 @@ class OnnxEmbedder:
         encodings = self.encoder().encode_batch(list(texts))
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         out = np.empty((len(texts), 0), dtype=np.float32)
-        # int8 quantizes each run's activations with one scale, so a text's vector would depend on the
-        # texts batched with it; one text per run keeps vectors reproducible and is as fast here.
-        step = 1 if self._resolve()[1] == "int8" else self.batch_size
-        for start in range(0, len(order), step):
-            rows = order[start : start + step]
+        # int8 quantizes each run's activations with one scale per batch, so its vectors vary slightly
+        # with their batch-mates (cosine >= 0.97); one text per run would avoid that but measured less
+        # accurate against the float model (mean 0.9939 vs 0.9954 on realtimeqa-dev), at the same speed.
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
             width = max(len(encodings[i].ids) for i in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros_like(ids)

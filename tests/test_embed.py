@@ -40,6 +40,8 @@ def test_onnx_backends_agree_with_sentence_transformers():
     int8 = np.sum(b * reference, axis=1)
     assert float(int8.mean()) >= 0.99 and float(int8.min()) >= 0.98
     assert float(int8.mean()) < 0.99999  # really the quantized model, not the float one
+    alone = np.stack([fast.embed_query(t) for t in texts])  # int8 vectors vary a little with their batch-mates
+    assert float(np.min(np.sum(alone * b, axis=1))) >= 0.97
 
 
 def test_changing_precision_re_embeds_the_index(tmp_path, embedder):
@@ -52,7 +54,9 @@ def test_changing_precision_re_embeds_the_index(tmp_path, embedder):
 
 
 def test_batches_are_order_preserving():
-    embedder = get_embedder(EmbedSettings(batch_size=2))
+    """Length-sorted batches come back in the caller's order (float model: int8 vectors also vary
+    slightly with their batch-mates, see OnnxEmbedder.embed_documents)."""
+    embedder = get_embedder(EmbedSettings(batch_size=2, quantize=False))
     texts = ["short", "a much longer sentence about the harbour bridge in Port Tessaly", "mid length text here"]
     together = embedder.embed_documents(texts)
     alone = np.stack([embedder.embed_query(t) for t in texts])
