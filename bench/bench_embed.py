@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 from common import CORPUS, OUT, QUESTIONS, machine
@@ -21,7 +22,7 @@ from rag.schema import Article
 
 def chunk_texts(corpus: str, embedder: Embedder) -> list[str]:
     chunker = Chunker(ChunkSettings(), embedder.count_tokens, embedder.max_tokens, embedder.count_tokens_batch)
-    rows = [json.loads(line) for line in open(corpus, encoding="utf-8") if line.strip()]
+    rows = [json.loads(line) for line in Path(corpus).read_text(encoding="utf-8").splitlines() if line.strip()]
     articles = [Article(key=str(i), title=r.get("title", ""), text=r["text"], source="bench") for i, r in enumerate(rows)]
     chunker.warm([a.text for a in articles])
     return [c.embed_text for a in articles for c in chunker.split(a, "bench")]
@@ -44,7 +45,7 @@ def main() -> None:
     assert isinstance(fast, OnnxEmbedder) and fast.precision == "int8", "the int8 model was rejected on this machine"
     texts = chunk_texts(args.corpus, exact)
     texts = texts[: args.limit] if args.limit else texts
-    questions = [json.loads(line)["question"] for line in open(QUESTIONS, encoding="utf-8") if line.strip()]
+    questions = [json.loads(line)["question"] for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     tokens = sum(exact.count_tokens(t) + 2 for t in texts)
     a, float_s = timed(exact, texts)
     b, int8_s = timed(fast, texts)

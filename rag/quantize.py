@@ -1,7 +1,7 @@
 """int8 quantization of the exported embedding model, kept accurate enough to index with.
 
 ONNX Runtime's dynamic quantization (int8 weights per output channel, activations quantized on the
-fly) runs MiniLM about 1.5x faster on this CPU. Most of its error comes from the feed-forward
+fly) runs MiniLM about 1.4x faster on this CPU. Most of its error comes from the feed-forward
 down-projections of the first layers, whose inputs (after GELU) have a few very large channels; those
 MatMuls stay in float. Measured on the realtimeqa-dev chunks, see the README's Performance section.
 The embedder checks the agreement on ``data/agreement.txt`` before it uses the result. Needs ``onnx``
