@@ -1,6 +1,6 @@
 """Run every benchmark and draw docs/performance.png from their results (bench/out/*.json).
 
-    python bench/run_all.py            # all of them (about 25 minutes on 2 cores)
+    python bench/run_all.py            # all of them (about 40 minutes on 2 cores)
     python bench/run_all.py --chart    # only redraw the chart from existing results
 """
 
