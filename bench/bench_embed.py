@@ -7,23 +7,23 @@ agrees with the float one (cosine per chunk and per question).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
-from common import CORPUS, OUT, QUESTIONS, machine
+from common import CORPUS, QUESTIONS, machine, save
 
 from ingest.chunk import Chunker
+from ingest.load import load_file
 from rag.config import ChunkSettings, EmbedSettings
 from rag.embed import Embedder, OnnxEmbedder, get_embedder
-from rag.schema import Article
+from rag.evaluate import load_questions
 
 
-def chunk_texts(corpus: str, embedder: Embedder) -> list[str]:
+def chunk_texts(corpus: Path, embedder: Embedder) -> list[str]:
+    """The texts an ingest of ``corpus`` embeds, loaded and chunked as newsrag does it."""
     chunker = Chunker(ChunkSettings(), embedder.count_tokens, embedder.max_tokens, embedder.count_tokens_batch)
-    rows = [json.loads(line) for line in Path(corpus).read_text(encoding="utf-8").splitlines() if line.strip()]
-    articles = [Article(key=str(i), title=r.get("title", ""), text=r["text"], source="bench") for i, r in enumerate(rows)]
+    articles = load_file(corpus, max_bytes=1 << 40).articles
     chunker.warm([a.text for a in articles])
     return [c.embed_text for a in articles for c in chunker.split(a, "bench")]
 
@@ -37,7 +37,7 @@ def timed(embedder: Embedder, texts: list[str]) -> tuple[np.ndarray, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--corpus", default=str(CORPUS))
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--limit", type=int, default=0, help="only the first N chunks")
     args = parser.parse_args()
     exact = get_embedder(EmbedSettings(quantize=False))
@@ -45,7 +45,7 @@ def main() -> None:
     assert isinstance(fast, OnnxEmbedder) and fast.precision == "int8", "the int8 model was rejected on this machine"
     texts = chunk_texts(args.corpus, exact)
     texts = texts[: args.limit] if args.limit else texts
-    questions = [json.loads(line)["question"] for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    questions = [q.question for q in load_questions(QUESTIONS)]
     tokens = sum(exact.count_tokens(t) + 2 for t in texts)
     a, float_s = timed(exact, texts)
     b, int8_s = timed(fast, texts)
@@ -65,8 +65,7 @@ def main() -> None:
     c, q = result["chunk_cosine"], result["question_cosine"]
     print(f"{'int8 vs float cosine':>24}: chunks mean {c['mean']}, p1 {c['p1']}, min {c['min']} "
           f"({c['below_0.99']} below 0.99); questions mean {q['mean']}, min {q['min']}")
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "embed.json").write_text(json.dumps(result, indent=2))
+    save("embed", result)
 
 
 if __name__ == "__main__":

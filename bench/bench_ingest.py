@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import CORPUS, OUT, QUESTIONS, ROOT, machine, run_newsrag, write_config
+from common import CORPUS, QUESTIONS, ROOT, machine, run_newsrag, save, write_config
 
 
 def scaled_corpus(source: Path, factor: int, target: Path) -> Path:
@@ -81,8 +81,7 @@ def main() -> None:
                   f"({four['articles']} articles, {four['chunks']} chunks in {four['seconds']:.0f} s)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "ingest.json").write_text(json.dumps(result, indent=2))
+    save("ingest", result)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
-from common import CORPUS, OUT, QUESTIONS, ROOT, machine
+from common import CORPUS, QUESTIONS, ROOT, machine, save
 
 sys.path.insert(0, str(ROOT))
 
@@ -177,8 +177,7 @@ def main() -> None:
             print(f"{'cold start':>24}: {json.dumps(result['cold_start'])}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "latency.json").write_text(json.dumps(result, indent=2))
+    save("latency", result)
 
 
 if __name__ == "__main__":

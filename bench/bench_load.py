@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import OUT, ROOT, machine
+from common import ROOT, machine, save
 
 QUESTIONS = [
     "Why is Putin turning to North Korea for weapons?",
@@ -125,8 +125,7 @@ def main() -> None:
         "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 1) if ordered else None,
         "throughput_rps": round(len(latencies) / args.seconds, 2), "first_failures": failures[:5],
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "load.json").write_text(json.dumps(result, indent=2))
+    save("load", result)
     print(json.dumps(result, indent=2))
 
 

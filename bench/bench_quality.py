@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import CORPUS, OUT, QUESTIONS, ROOT, machine
+from common import CORPUS, OUT, QUESTIONS, ROOT, machine, save
 
 sys.path.insert(0, str(ROOT))
 
@@ -71,8 +71,7 @@ def main() -> None:
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "quality.json").write_text(json.dumps(results, indent=2))
+    save("quality", results)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,12 @@ def run_newsrag(config: Path, *args: str, json_out: bool = True) -> tuple[dict |
     return (json.loads(proc.stdout) if json_out else proc.stdout), wall, peak
 
 
+def save(name: str, result: object) -> None:
+    """Write one benchmark's result to bench/out/NAME.json (run_all.py draws the chart from these)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=2))
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:

@@ -38,7 +38,7 @@ class Chunker:
     """Splits articles into :class:`Chunk` records that fit the embedding model."""
 
     def __init__(self, settings: ChunkSettings, count_tokens: Callable[[str], int], max_tokens: int,
-                 count_many: Callable[[Sequence[str]], list[int]] | None = None) -> None:
+                 count_many: Callable[[Sequence[str]], list[int]]) -> None:
         self.settings = settings
         self.count_one = count_tokens
         self.count_many = count_many
@@ -64,12 +64,11 @@ class Chunker:
         self._count_all(sentences)
 
     def _count_all(self, texts: Sequence[str]) -> None:
-        if self.count_many is None:
-            return
         todo = list({s for s in texts if s and s not in self.counts})[: CACHE_SIZE // 2]
         if len(self.counts) + len(todo) > CACHE_SIZE:
             self.counts.clear()
-        self.counts.update(zip(todo, self.count_many(todo)))
+        if todo:
+            self.counts.update(zip(todo, self.count_many(todo)))
 
     @functools.lru_cache(maxsize=64)
     def _splitter(self, size: int, overlap: int):  # type: ignore[no-untyped-def]

@@ -145,4 +145,4 @@ def ingest_urls(urls: Sequence[str], settings: Settings, *, embedder: Embedder |
         except LoadError as exc:
             reports.append(ArticleReport(url, "failed", reason=str(exc)))
     result = ingest_articles(articles, settings, embedder=embedder, store=store)
-    return IngestReport(tuple(reports) + result.items, result.seconds, result.chunks_embedded)
+    return IngestReport(tuple(reports)) + result

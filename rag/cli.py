@@ -79,8 +79,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         fetched = ingest_urls(urls, settings)
         for item in fetched.items:
             show(item)
-        report = IngestReport(report.items + fetched.items, report.seconds + fetched.seconds,
-                              report.chunks_embedded + fetched.chunks_embedded)
+        report = report + fetched
     if bar is not None:
         bar.close()
     if args.json:
@@ -102,9 +101,9 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
     stats = open_store(settings, get_embedder(settings.embed).name).stats()
     if args.json:
-        data = asdict(stats)
-        data["first_date"] = stats.first_date.isoformat() if stats.first_date else None
-        data["last_date"] = stats.last_date.isoformat() if stats.last_date else None
+        from rag.schema import json_data
+
+        data = json_data(stats)
         data["outlets"] = dict(stats.outlets)
         _out(json.dumps(data, indent=2))
         return 0

@@ -6,11 +6,12 @@ library, which loads in milliseconds, so chunking never waits for torch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -169,14 +170,28 @@ def onnx_path(settings: EmbedSettings, precision: str = "fp32") -> Path:
     return cache_dir(settings) / "onnx" / f"{source.name}-{key}-{precision}.onnx"
 
 
+@contextlib.contextmanager
+def _beside(target: Path, suffix: str) -> Iterator[Path]:
+    """A temporary file next to ``target`` (moved over it by the caller once checked), removed afterwards."""
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=suffix, delete=False) as handle:
+        tmp = Path(handle.name)
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def export_onnx(settings: EmbedSettings, target: Path) -> Path:
     """Export the sentence-transformers model (mean pooling and normalisation included) to ONNX, once,
     and check it agrees with the original; needs torch and onnx, which only this step imports."""
-    import tempfile
+    import warnings
 
     import torch
 
-    from rag.quantize import read_texts
+    from rag.quantize import agreement, read_texts
 
     reference = SentenceTransformerEmbedder(settings)
     model = reference.model
@@ -200,32 +215,23 @@ def export_onnx(settings: EmbedSettings, target: Path) -> Path:
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    inputs = ["input_ids", "attention_mask", "token_type_ids"]
     example = torch.ones((2, 8), dtype=torch.long)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".onnx.tmp", delete=False) as handle:
-        tmp = Path(handle.name)
-    try:
-        import warnings
-
+    with _beside(target, ".onnx.tmp") as tmp:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            axes = {"batch": 0, "tokens": 1}
             torch.onnx.export(
                 Pooled(transformer), (example, example, torch.zeros_like(example)), str(tmp),
-                input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["embedding"],
-                dynamic_axes={"input_ids": {v: k for k, v in axes.items()}, "attention_mask": {v: k for k, v in axes.items()},
-                              "token_type_ids": {v: k for k, v in axes.items()}, "embedding": {0: "batch"}},
+                input_names=inputs, output_names=["embedding"],
+                dynamic_axes={**{name: {0: "batch", 1: "tokens"} for name in inputs}, "embedding": {0: "batch"}},
                 opset_version=17, dynamo=False,
             )
-        texts = read_texts("agreement.txt")
-        candidate = OnnxEmbedder(settings, tmp)
-        agreement = float(np.min(np.sum(candidate.embed_documents(texts) * reference.embed_documents(texts), axis=1)))
-        if agreement < MIN_AGREEMENT:
-            raise ModelError(f"the ONNX export of {reference.name} agrees only {agreement:.4f} with the original")
+        _, worst = agreement(OnnxEmbedder(settings, tmp).embed_documents, reference.embed_documents,
+                             read_texts("agreement.txt"))
+        if worst < MIN_AGREEMENT:
+            raise ModelError(f"the ONNX export of {reference.name} agrees only {worst:.4f} with the original")
         tmp.replace(target)
-        log.info("exported %s to ONNX at %s (agreement %.5f)", reference.name, target, agreement)
-    finally:
-        tmp.unlink(missing_ok=True)
+        log.info("exported %s to ONNX at %s (agreement %.5f)", reference.name, target, worst)
     return target
 
 
@@ -233,18 +239,13 @@ def quantize_onnx(settings: EmbedSettings, source: Path, target: Path) -> bool:
     """Build the int8 model at ``target`` from the float export (see :mod:`rag.quantize`) if it agrees
     well enough with it; otherwise leave a ``.rejected`` note beside it so the next start does not retry.
     Returns whether the int8 model can be used."""
-    import tempfile
-
     from rag.quantize import MIN_MEAN_AGREEMENT, MIN_WORST_AGREEMENT, agreement, quantize, read_texts
 
     rejected = target.with_suffix(".rejected")
     if rejected.exists():
         return False
     reference = OnnxEmbedder(settings, source)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".int8.tmp", delete=False) as handle:
-        tmp = Path(handle.name)
-    try:
+    with _beside(target, ".int8.tmp") as tmp:
         quantize(source, tmp)
         mean, worst = agreement(OnnxEmbedder(settings, tmp, "int8").embed_documents, reference.embed_documents,
                                 read_texts("agreement.txt"))
@@ -256,8 +257,6 @@ def quantize_onnx(settings: EmbedSettings, source: Path, target: Path) -> bool:
         tmp.replace(target)
         log.info("quantized %s to int8 at %s (agreement mean %.5f, worst %.5f)", reference.name, target, mean, worst)
         return True
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class OnnxEmbedder:

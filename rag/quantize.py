@@ -32,16 +32,9 @@ def read_texts(name: str) -> list[str]:
 
 def down_projections(model: Any) -> list[str]:
     """MatMuls whose weight maps a wider input to a narrower output (feed-forward outputs), in graph order."""
-    from onnx import numpy_helper
-
-    weights = {i.name: i for i in model.graph.initializer}
-    names = []
-    for node in model.graph.node:
-        if node.op_type == "MatMul" and node.input[1] in weights:
-            shape = numpy_helper.to_array(weights[node.input[1]]).shape
-            if len(shape) == 2 and shape[0] > shape[1]:
-                names.append(str(node.name))
-    return names
+    shapes = {i.name: list(i.dims) for i in model.graph.initializer}
+    return [str(node.name) for node in model.graph.node if node.op_type == "MatMul"
+            and len(shape := shapes.get(node.input[1], [])) == 2 and shape[0] > shape[1]]
 
 
 def quantize(source: Path, target: Path) -> None:

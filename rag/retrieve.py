@@ -119,23 +119,24 @@ class Retriever:
         today = today or self.newest_date(index) or date.today()
         if question_dates:
             filters, date_text = self.resolve_filters(query, filters, today)
-        ranked = self._fused(query, filters, index, today)
+        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+        ranked = self._fused(query, vector, filters, index, today)
         note = ""
         if not ranked and date_text:
             note = f"No article matches the date range of “{date_text}”; searched all dates instead."
             filters = replace(filters, since=None, until=None)
-            ranked = self._fused(query, filters, index, today)
+            ranked = self._fused(query, vector, filters, index, today)
         hits = self._diversify(ranked, top_k)
         articles = tuple(dict.fromkeys(h.passage.article_id for h in ranked))
         return Retrieval(query, tuple(hits), articles, filters, date_text, note)
 
     # -- stages ---------------------------------------------------------------------------------
 
-    def _dense(self, query: str, filters: Filters, depth: int, index: Any) -> list[tuple[str, float, str, dict[str, Any]]]:
+    def _dense(self, vector: np.ndarray, filters: Filters, depth: int,
+               index: Any) -> list[tuple[str, float, str, dict[str, Any]]]:
         """Dense candidates. A broad filter (admitting at least 10% of chunks) is applied after an unfiltered,
         deeper HNSW search, which is several times faster in Chroma than its filtered search; a narrow one
         goes to Chroma as a ``where`` clause."""
-        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
         mask = index.mask(filters)
         share = float(mask.mean()) if mask is not None and len(mask) else 1.0
         if mask is not None and share >= BROAD_FILTER:
@@ -175,10 +176,10 @@ class Retriever:
         top = top[np.argsort(-scores[top])]
         return [(index.chunk_ids[i], float(scores[i])) for i in top]
 
-    def _fused(self, query: str, filters: Filters, index: Any, today: date | None) -> list[Hit]:
+    def _fused(self, query: str, vector: np.ndarray, filters: Filters, index: Any, today: date | None) -> list[Hit]:
         cfg = self.settings.retrieve
         depth = min(cfg.candidates, len(index))
-        dense = self._dense(query, filters, depth, index)
+        dense = self._dense(vector, filters, depth, index)
         lexical = self._lexical(query, filters, index, depth) if cfg.bm25_weight > 0 else []
         fused: dict[str, float] = {}
         why: dict[str, list[str]] = {}

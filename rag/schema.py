@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|smid|ref|ref_src)$", re.IGNORECASE)
@@ -129,6 +129,11 @@ class IngestReport:
     @property
     def failed(self) -> bool:
         return self.count("failed") > 0
+
+    def __add__(self, other: IngestReport) -> IngestReport:
+        """Two runs (or a run and the items rejected before it) as one report."""
+        return IngestReport(self.items + other.items, self.seconds + other.seconds,
+                            self.chunks_embedded + other.chunks_embedded)
 
 
 @dataclass(frozen=True)
@@ -258,3 +263,16 @@ class Answer:
     @property
     def unsupported(self) -> int:
         return sum(1 for s in self.sentences if s.verdict == "unsupported")
+
+
+def json_data(value: Any) -> Any:
+    """A dataclass (or anything holding them) as plain JSON-ready data: dates as ISO strings, tuples as lists."""
+    if is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: json_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_data(v) for v in value]
+    return value

@@ -28,7 +28,7 @@ from rag.embed import Embedder, get_embedder
 from rag.errors import ModelError, NewsragError
 from rag.followup import normalize_history, rewrite
 from rag.retrieve import Retriever
-from rag.schema import Answer, AnswerSentence, Filters, Hit, Retrieval
+from rag.schema import Answer, AnswerSentence, Filters, Hit, Retrieval, json_data
 from rag.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,8 @@ def get_engine(settings: Settings) -> Engine:
 
 
 def _refusal(question: str, query: str, retrieval: Retrieval | None, provider: str, timings: dict[str, float],
-             filters: Filters) -> Answer:
+             filters: Filters, started: float) -> Answer:
+    timings["total_ms"] = (time.perf_counter() - started) * 1000
     return Answer(question=question, query=query, text=prompts.REFUSAL, sentences=(), citations=(), refused=True,
                   provider=provider, filters=retrieval.filters if retrieval else filters, timings=timings,
                   note=retrieval.note if retrieval else "")
@@ -167,8 +168,7 @@ def ask(
         timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
         relevant = [h for h in retrieval.hits if h.dense >= settings.answer.min_relevance]
         if not relevant:
-            timings["total_ms"] = (time.perf_counter() - started) * 1000
-            yield Done(_refusal(question, query, retrieval, provider, timings, filters))
+            yield Done(_refusal(question, query, retrieval, provider, timings, filters, started))
             return
         hits = list(retrieval.hits)
         t0 = time.perf_counter()
@@ -178,8 +178,7 @@ def ask(
             yield Sources(query, tuple(hits), retrieval.filters, retrieval.note)
             raw = extractive_answer(query, hits, engine.sentences, settings.answer)
             if not raw:
-                timings["total_ms"] = (time.perf_counter() - started) * 1000
-                yield Done(_refusal(question, query, retrieval, provider, timings, filters))
+                yield Done(_refusal(question, query, retrieval, provider, timings, filters, started))
                 return
             note, complete = retrieval.note, True
             yield Token(raw)
@@ -205,8 +204,7 @@ def ask(
                                 if n)
             raw = "".join(pieces).strip()
             if complete and (not raw or raw.startswith(prompts.REFUSAL[:30])):
-                timings["total_ms"] = (time.perf_counter() - started) * 1000
-                yield Done(replace(_refusal(question, query, retrieval, provider, timings, filters), note=note))
+                yield Done(replace(_refusal(question, query, retrieval, provider, timings, filters, started), note=note))
                 return
         timings["generate_ms"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
@@ -244,15 +242,4 @@ def answer(question: str, history: Sequence[Any] | None = None, filters: Filters
 
 def answer_dict(result: Answer) -> dict[str, Any]:
     """An Answer as plain JSON-ready data (dates as ISO strings)."""
-    from dataclasses import asdict
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, date):
-            return value.isoformat()
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [convert(v) for v in value]
-        return value
-
-    return convert(asdict(result))  # type: ignore[no-any-return]
+    return json_data(result)  # type: ignore[no-any-return]

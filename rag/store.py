@@ -258,11 +258,17 @@ class Store:
             return self.chunks.count()
         return len(self.chunks.get(where={"article_id": article_id}, include=[])["ids"])
 
+    def pages(self, batch: int = 2000, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[Any]:
+        """Every chunk, ``batch`` at a time, as Chroma returns them (``ids`` plus the ``include`` fields)."""
+        for offset in range(0, self.chunks.count(), batch):
+            got = self.chunks.get(limit=batch, offset=offset, include=list(include))
+            if not got["ids"]:
+                break
+            yield got
+
     def iter_chunks(self, batch: int = 2000, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[dict[str, Any]]:
         """Every chunk, in pages: dicts with ``id``, ``document`` and ``metadata``."""
-        total = self.chunks.count()
-        for offset in range(0, total, batch):
-            got = self.chunks.get(limit=batch, offset=offset, include=list(include))
+        for got in self.pages(batch, include):
             docs = got.get("documents") or [None] * len(got["ids"])
             metas = got.get("metadatas") or [None] * len(got["ids"])
             for cid, doc, meta in zip(got["ids"], docs, metas):
@@ -349,10 +355,7 @@ def copy_store(source: Store, target: Store, batch: int = 1000) -> tuple[int, in
     Idempotent: ids are kept, so running it again rewrites the same records. Returns (chunks, articles).
     """
     chunks = 0
-    for page in range(0, source.count_chunks(), batch):
-        got = source.chunks.get(limit=batch, offset=page, include=["documents", "metadatas", "embeddings"])
-        if not got["ids"]:
-            break
+    for got in source.pages(batch, ("documents", "metadatas", "embeddings")):
         target.upsert_chunks(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), got["documents"] or [],
                              got["metadatas"] or [])
         chunks += len(got["ids"])

@@ -78,7 +78,10 @@ class MisbehavingLLM:
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def close(self) -> None:
+    def __enter__(self) -> MisbehavingLLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
 
 
@@ -89,11 +92,8 @@ def llm_settings(indexed, base: str, timeout: float = 5.0):
 
 @pytest.mark.integration
 def test_stream_dropped_midway_keeps_the_partial_answer_marked_incomplete(indexed):
-    llm = MisbehavingLLM("drop")
-    try:
+    with MisbehavingLLM("drop") as llm:
         stream = list(ask(QUESTION, None, None, llm_settings(indexed, llm.base)))
-    finally:
-        llm.close()
     last = stream[-1]
     assert isinstance(last, Error) and last.partial is not None
     assert last.partial.complete is False and "Quillhaven" in last.partial.text
@@ -102,23 +102,17 @@ def test_stream_dropped_midway_keeps_the_partial_answer_marked_incomplete(indexe
 
 @pytest.mark.integration
 def test_http_500_is_a_clear_error(indexed):
-    llm = MisbehavingLLM("500")
-    try:
+    with MisbehavingLLM("500") as llm:
         stream = list(ask(QUESTION, None, None, llm_settings(indexed, llm.base)))
-    finally:
-        llm.close()
     assert isinstance(stream[-1], Error) and stream[-1].partial is None
     assert llm.base in stream[-1].message and "500" in stream[-1].message
 
 
 @pytest.mark.integration
 def test_hanging_endpoint_fails_within_the_timeout_and_the_app_keeps_answering(indexed):
-    llm = MisbehavingLLM("hang")
     started = time.monotonic()
-    try:
+    with MisbehavingLLM("hang") as llm:
         stream = list(ask(QUESTION, None, None, llm_settings(indexed, llm.base, timeout=2.0)))
-    finally:
-        llm.close()
     assert isinstance(stream[-1], Error) and "timed out" in stream[-1].message.lower()
     assert time.monotonic() - started < 15
     after = list(ask(QUESTION, None, None, indexed))

@@ -131,7 +131,7 @@ class Handlers:
             rejected = tuple(ArticleReport(s.name, "failed", reason=s.reason) for s in saved if s.path is None)
             paths = [s.path for s in saved if s.path is not None]
             report = ingest_paths(paths, self.settings, progress=self._progress(progress)) if paths else IngestReport()
-            return IngestReport(rejected + report.items, report.seconds, report.chunks_embedded)
+            return IngestReport(rejected) + report
 
         return self._guard(action)
 
