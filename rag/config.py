@@ -60,7 +60,7 @@ class EmbedSettings:
 @dataclass(frozen=True)
 class ChunkSettings:
     chunk_tokens: int = 200
-    overlap_tokens: int = 32
+    overlap_tokens: int = 16
     title_prefix: bool = False
     title_max_tokens: int = 24
 

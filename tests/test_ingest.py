@@ -81,7 +81,7 @@ def test_long_article_is_split_with_overlap_and_nothing_truncated(tmp_path, embe
     folder.mkdir()
     sentences = [f"Sentence number {i} tells how the council of Brindle debated item {i} at length." for i in range(200)]
     (folder / "long.txt").write_text("A very long council report\n\n" + " ".join(sentences))
-    settings = make_settings(tmp_path, folder)
+    settings = make_settings(tmp_path, folder, chunk={"overlap_tokens": 32})  # these sentences are ~20 tokens each
     report = ingest_paths([folder], settings, embedder=embedder)
     assert report.items[0].chunks > 10
     docs = sorted(open_store(settings, embedder.name).iter_chunks(), key=lambda c: c["metadata"]["position"])
