@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -30,7 +31,7 @@ from rag.dates import parse_date_range
 from rag.embed import Embedder
 from rag.errors import EmptyIndexError
 from rag.schema import Filters, Hit, Passage, Retrieval, date_from_key, date_key
-from rag.store import Store, outlet_key
+from rag.store import Store, chunk_text, outlet_key
 
 log = logging.getLogger(__name__)
 BROAD_FILTER = 0.1  # filters admitting at least this share of chunks are applied after the dense search
@@ -50,12 +51,17 @@ def where_clause(filters: Filters) -> dict[str, Any] | None:
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
+def _column(got: Mapping[str, Any], field: str) -> list[Any]:
+    """One included field of a Chroma ``get``, a None per id when Chroma has none (chunk text lives in metadata)."""
+    return list(got.get(field) or [None] * len(got["ids"]))
+
+
 def passage_from(chunk_id: str, document: str | None, meta: dict[str, Any]) -> Passage:
     published = meta.get("published") or ""
     return Passage(
         chunk_id=chunk_id,
         article_id=str(meta.get("article_id", "")),
-        text=document or "",
+        text=chunk_text(document, meta),
         title=str(meta.get("title", "")),
         outlet=str(meta.get("outlet", "")),
         url=str(meta.get("url", "")),
@@ -146,8 +152,8 @@ class Retriever:
                     if (row := index.positions.get(cid)) is not None and mask[row]][:depth]
             if len(kept) >= min(depth, int(mask.sum())):
                 got = self.store.chunks.get(ids=[cid for cid, _ in kept], include=["documents", "metadatas"])
-                found = {cid: (doc, meta) for cid, doc, meta in zip(got["ids"], got.get("documents") or [],
-                                                                    got.get("metadatas") or [])}
+                found = {cid: (doc, meta) for cid, doc, meta in zip(got["ids"], _column(got, "documents"),
+                                                                    _column(got, "metadatas"))}
                 return [(cid, 1.0 - float(dist), found[cid][0], dict(found[cid][1] or {})) for cid, dist in kept
                         if cid in found]
         result = self.store.chunks.query(
@@ -157,8 +163,8 @@ class Retriever:
             include=["documents", "metadatas", "distances"],
         )
         ids = result["ids"][0]
-        docs = (result.get("documents") or [[]])[0]
-        metas = (result.get("metadatas") or [[]])[0]
+        docs = (result.get("documents") or [[None] * len(ids)])[0] or [None] * len(ids)
+        metas = (result.get("metadatas") or [[{}] * len(ids)])[0] or [{}] * len(ids)
         dists = (result.get("distances") or [[]])[0]
         return [(cid, 1.0 - float(dist), doc, dict(meta or {})) for cid, doc, meta, dist in zip(ids, docs, metas, dists)]
 
@@ -211,7 +217,7 @@ class Retriever:
         missing = [cid for cid in fused if cid not in passages]
         if missing:
             got = self.store.chunks.get(ids=missing, include=["documents", "metadatas"])
-            for cid, doc, meta in zip(got["ids"], got.get("documents") or [], got.get("metadatas") or []):
+            for cid, doc, meta in zip(got["ids"], _column(got, "documents"), _column(got, "metadatas")):
                 passages[cid] = passage_from(cid, doc, dict(meta or {}))
         if cfg.recency_weight > 0 and cfg.recency_half_life_days > 0 and today:
             for cid in fused:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.index import ingest_paths
+from rag.retrieve import Retriever
 from rag.store import open_store
 
 from .conftest import BAD, make_settings
@@ -185,3 +186,21 @@ def test_cli_ingest_reports_and_exits_nonzero_on_failure(tmp_path, settings, emb
 def test_missing_path_is_reported(settings, embedder):
     report = ingest_paths([settings.articles_dir / "nope"], settings, embedder=embedder)
     assert report.failed and report.items[0].reason == "no such file or folder"
+
+
+def test_chunk_text_is_metadata_and_indexes_with_it_as_the_document_still_read(settings, embedder):
+    """Chunk text lives in metadata (Chroma's trigram index of documents is never used); an index written
+    by an earlier version, with the text as the Chroma document, still answers with that text."""
+    ingest_paths([settings.articles_dir], settings, embedder=embedder)
+    store = open_store(settings, embedder.name)
+    got = store.chunks.get(include=["documents", "metadatas", "embeddings"])
+    assert not any(got["documents"]) and all(m["text"] for m in got["metadatas"])
+    # Rewrite every chunk the old way: text as the document, no "text" in the metadata.
+    olds = [{k: v for k, v in m.items() if k != "text"} for m in got["metadatas"]]
+    texts = [m["text"] for m in got["metadatas"]]
+    store.chunks.delete(ids=got["ids"])
+    store.chunks.add(ids=got["ids"], embeddings=got["embeddings"], documents=texts, metadatas=olds)
+    store.touch()
+    assert {c["id"]: c["document"] for c in store.iter_chunks()} == dict(zip(got["ids"], texts))
+    hits = Retriever(settings, store, embedder).search("glowfish festival visitors").hits
+    assert hits and all(h.passage.text and h.passage.text in texts for h in hits)
