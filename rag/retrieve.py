@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -49,11 +48,6 @@ def where_clause(filters: Filters) -> dict[str, Any] | None:
     if not conditions:
         return None
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
-
-
-def _column(got: Mapping[str, Any], field: str) -> list[Any]:
-    """One included field of a Chroma ``get``, a None per id when Chroma has none (chunk text lives in metadata)."""
-    return list(got.get(field) or [None] * len(got["ids"]))
 
 
 def passage_from(chunk_id: str, document: str | None, meta: dict[str, Any]) -> Passage:
@@ -151,11 +145,8 @@ class Retriever:
             kept = [(cid, dist) for cid, dist in zip(wide["ids"][0], (wide.get("distances") or [[]])[0])
                     if (row := index.positions.get(cid)) is not None and mask[row]][:depth]
             if len(kept) >= min(depth, int(mask.sum())):
-                got = self.store.chunks.get(ids=[cid for cid, _ in kept], include=["documents", "metadatas"])
-                found = {cid: (doc, meta) for cid, doc, meta in zip(got["ids"], _column(got, "documents"),
-                                                                    _column(got, "metadatas"))}
-                return [(cid, 1.0 - float(dist), found[cid][0], dict(found[cid][1] or {})) for cid, dist in kept
-                        if cid in found]
+                found = {cid: (text, meta) for cid, text, meta in self.store.get_chunks([cid for cid, _ in kept])}
+                return [(cid, 1.0 - float(dist), *found[cid]) for cid, dist in kept if cid in found]
         result = self.store.chunks.query(
             query_embeddings=[vector],
             n_results=depth,
@@ -163,8 +154,8 @@ class Retriever:
             include=["documents", "metadatas", "distances"],
         )
         ids = result["ids"][0]
-        docs = (result.get("documents") or [[None] * len(ids)])[0] or [None] * len(ids)
-        metas = (result.get("metadatas") or [[{}] * len(ids)])[0] or [{}] * len(ids)
+        docs = (result.get("documents") or [None])[0] or [None] * len(ids)
+        metas = (result.get("metadatas") or [None])[0] or [None] * len(ids)
         dists = (result.get("distances") or [[]])[0]
         return [(cid, 1.0 - float(dist), doc, dict(meta or {})) for cid, doc, meta, dist in zip(ids, docs, metas, dists)]
 
@@ -216,9 +207,8 @@ class Retriever:
                 fused[cid] = cfg.dense_weight * nd.get(cid, 0.0) + cfg.bm25_weight * nb.get(cid, 0.0)
         missing = [cid for cid in fused if cid not in passages]
         if missing:
-            got = self.store.chunks.get(ids=missing, include=["documents", "metadatas"])
-            for cid, doc, meta in zip(got["ids"], _column(got, "documents"), _column(got, "metadatas")):
-                passages[cid] = passage_from(cid, doc, dict(meta or {}))
+            for cid, text, meta in self.store.get_chunks(missing):
+                passages[cid] = passage_from(cid, text, meta)
         if cfg.recency_weight > 0 and cfg.recency_half_life_days > 0 and today:
             for cid in fused:
                 published = passages[cid].published if cid in passages else None

@@ -90,6 +90,11 @@ def chunk_text(document: str | None, meta: Mapping[str, Any]) -> str:
     return str(meta.get(TEXT_KEY) or document or "")
 
 
+def column(got: Mapping[str, Any], field: str) -> list[Any]:
+    """One included field of a Chroma ``get``, a None per id where Chroma has none (new chunks have no document)."""
+    return list(got.get(field) or [None] * len(got["ids"]))
+
+
 def chunk_metadata(chunk: Chunk, article: Article, article_hash: str) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "article_id": article.id,
@@ -270,6 +275,13 @@ class Store:
             return self.chunks.count()
         return len(self.chunks.get(where={"article_id": article_id}, include=[])["ids"])
 
+    @_guarded
+    def get_chunks(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(id, text, metadata) of the chunks ``ids`` that exist, in Chroma's order."""
+        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
+        return [(cid, chunk_text(doc, meta or {}), dict(meta or {}))
+                for cid, doc, meta in zip(got["ids"], column(got, "documents"), column(got, "metadatas"))]
+
     def pages(self, batch: int = 2000, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[Any]:
         """Every chunk, ``batch`` at a time, as Chroma returns them (``ids`` plus the ``include`` fields)."""
         for offset in range(0, self.chunks.count(), batch):
@@ -281,9 +293,7 @@ class Store:
     def iter_chunks(self, batch: int = 2000, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[dict[str, Any]]:
         """Every chunk, in pages: dicts with ``id``, ``document`` and ``metadata``."""
         for got in self.pages(batch, include):
-            docs = got.get("documents") or [None] * len(got["ids"])
-            metas = got.get("metadatas") or [None] * len(got["ids"])
-            for cid, doc, meta in zip(got["ids"], docs, metas):
+            for cid, doc, meta in zip(got["ids"], column(got, "documents"), column(got, "metadatas")):
                 meta = dict(meta or {})
                 yield {"id": cid, "document": chunk_text(doc, meta), "metadata": meta}
 
@@ -370,7 +380,7 @@ def copy_store(source: Store, target: Store, batch: int = 1000) -> tuple[int, in
     chunks = 0
     for got in source.pages(batch, ("documents", "metadatas", "embeddings")):
         target.upsert_chunks(got["ids"], np.asarray(got["embeddings"], dtype=np.float32),
-                             got["documents"] or [None] * len(got["ids"]), got["metadatas"] or [])
+                             column(got, "documents"), got["metadatas"] or [])
         chunks += len(got["ids"])
     records = list(source.records().values())
     target.put_records(records)
