@@ -165,11 +165,8 @@ class Indexer:
         wanted = list({a.text_hash() for a in articles} - set(self.run_texts))
         if not wanted:
             return {}
-        got = self.store.manifest.get(where={"$and": [{"text_hash": {"$in": wanted}}, {"status": "done"}]},
-                                      include=["metadatas"])
         out: dict[str, Article] = {}
-        for rid, meta in zip(got["ids"], got["metadatas"] or []):
-            rec = ArticleRecord.from_metadata(rid, meta or {})
+        for rec in self.store.records_by_text(wanted):
             out.setdefault(rec.text_hash, Article(key=rec.key, title=rec.title, text="", source=rec.source,
                                                   outlet=rec.outlet, url=rec.url))
         return out

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest import clean
+from ingest.published import infer_published
 from rag.errors import LoadError
 from rag.schema import Article, canonical_url
 
@@ -122,7 +123,8 @@ def _as_text(value: Any) -> str:
 
 def make_article(*, title: str, text: str, source: str, key_hint: str, published: date | None = None,
                  outlet: str = "", url: str = "") -> Article:
-    """Clean the body, fill what can be derived, and key the article by URL else by source."""
+    """Clean the body, fill what can be derived (an undated article's date from its URL or dateline),
+    and key the article by URL else by source."""
     body, owner = clean.strip_boilerplate(clean.normalize(text))
     if not body:
         raise LoadError("no article text")
@@ -131,6 +133,8 @@ def make_article(*, title: str, text: str, source: str, key_hint: str, published
     if title and first.strip().casefold() == title.casefold() and rest.strip():
         body = rest.strip()  # the title repeated as the body's first line
     url = canonical_url(url)
+    if published is None:
+        published = infer_published(body, url)  # from the URL path or a dateline; None when unsure
     if not title:
         title = first[:120]
     outlet = " ".join(outlet.split()) or outlet_from_url(url) or owner

@@ -11,19 +11,24 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import shutil
 import threading
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 
 from rag.config import Settings
-from rag.schema import Filters, date_key
-from rag.store import Store, outlet_key
+from rag.filters import FilterRule
+from rag.schema import date_from_key, date_key
+from rag.store import Store
 from rag.text import terms
 
 log = logging.getLogger(__name__)
+SEVERAL = 3  # "today" is the newest date that at least this many articles reach ...
+NEIGHBOURHOOD_DAYS = 30  # ... within this many days before it
 
 
 @functools.lru_cache(maxsize=1)
@@ -56,18 +61,64 @@ class LexicalIndex:
         """Chunk id -> row in these arrays."""
         return {cid: i for i, cid in enumerate(self.chunk_ids)}
 
-    def mask(self, filters: Filters) -> np.ndarray | None:
-        """Which chunks the filters admit (None when there are no filters)."""
-        if not filters:
+    def mask(self, rule: FilterRule | None) -> np.ndarray | None:
+        """Which chunks the filter rule admits (None when there is no rule)."""
+        return None if rule is None else rule.mask(self.date_keys, self.outlets)
+
+    @functools.cached_property
+    def document_frequency(self) -> np.ndarray:
+        """How many chunks hold each vocabulary token (by token id)."""
+        if self.model is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.diff(np.asarray(self.model.scores["indptr"]))  # type: ignore[attr-defined]
+
+    def has_token(self, token: str) -> bool:
+        return self.model is not None and token in self.model.vocab_dict  # type: ignore[attr-defined]
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a stemmed token, as BM25 weighs it (a token the corpus lacks: the highest)."""
+        df, n = self.frequency(token), len(self.chunk_ids)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def frequency(self, token: str) -> int:
+        """How many chunks hold a stemmed token."""
+        vocab = self.model.vocab_dict if self.model is not None else {}  # type: ignore[attr-defined]
+        row = vocab.get(token)
+        df = int(self.document_frequency[row]) if row is not None and row < len(self.document_frequency) else 0
+        return df
+
+    @functools.cached_property
+    def article_dates(self) -> np.ndarray:
+        """The date key of each dated article, oldest first (one entry per article)."""
+        if not len(self.date_keys):
+            return np.zeros(0, dtype=np.int32)
+        dated = self.date_keys > 0
+        _, first = np.unique(self.article_ids[dated].astype(str), return_index=True)
+        return np.sort(self.date_keys[dated][first])
+
+    @functools.cached_property
+    def article_days(self) -> np.ndarray:
+        """``article_dates`` as day ordinals."""
+        return np.array([date_from_key(int(k)).toordinal() for k in self.article_dates], dtype=np.int64)
+
+    def corpus_today(self, now: date, several: int = SEVERAL, within_days: int = NEIGHBOURHOOD_DAYS) -> date | None:
+        """The corpus's "today": the newest article date, ignoring dates after ``now`` and dates that fewer than
+        ``several`` articles reach within ``within_days`` (a lone misdated article cannot move it). None if undated."""
+        kept = self.article_dates <= date_key(now)
+        keys, days = self.article_dates[kept], self.article_days[kept]
+        if not len(keys):
             return None
-        allowed = np.ones(len(self.chunk_ids), dtype=bool)
-        if filters.since:
-            allowed &= self.date_keys >= date_key(filters.since)
-        if filters.until:
-            allowed &= (self.date_keys <= date_key(filters.until)) & (self.date_keys > 0)
-        if filters.outlets:
-            allowed &= np.isin(self.outlets, [outlet_key(o) for o in filters.outlets])
-        return allowed
+        need = min(several, len(days))
+        for i in range(len(days) - 1, -1, -1):
+            if i + 1 - np.searchsorted(days, days[i] - within_days) >= need:
+                return date_from_key(int(keys[i]))
+        return date_from_key(int(keys[-1]))
+
+    @functools.cached_property
+    def typical_date(self) -> date | None:
+        """The median article date: where the recency prior puts undated articles."""
+        keys = self.article_dates
+        return date_from_key(int(keys[len(keys) // 2])) if len(keys) else None
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query`` (zeros when no query word is indexed)."""

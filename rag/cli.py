@@ -124,10 +124,16 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 def format_answer(answer: Any) -> str:
     """The answer and its numbered sources as plain text."""
+    from rag.dates import describe
+
     lines = []
+    if answer.dates:
+        lines += [f"(dates read from the question: “{answer.dates.text}” = {describe(answer.dates)}; a ranking signal)", ""]
     if answer.refused:
-        lines.append(answer.text)
+        lines.append(answer.text + (f" {answer.refusal.reason}" if answer.refusal and answer.refusal.reason else ""))
     else:
+        if answer.lead:
+            lines += [f"Answer: {answer.lead} [{answer.lead_citation}]", ""]
         from rag.answer.citations import render
 
         marked = [s if s.verdict != "unsupported" else type(s)(s.text + " (unsupported)", s.citations, s.verdict)
@@ -138,7 +144,7 @@ def format_answer(answer: Any) -> str:
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:
-            when = c.published.isoformat() if c.published else "undated"
+            when = c.published.isoformat() if c.published else "date unknown"
             lines.append(f"[{c.number}] {c.title} ({c.outlet or 'unknown outlet'}, {when})")
             if c.url:
                 lines.append(f"    {c.url}")
@@ -286,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outlet", action="append", metavar="NAME", help="only this outlet (repeatable)")
     p.add_argument("--provider", choices=LLM_PROVIDERS, help="answerer (default: [llm] provider)")
     p.add_argument("--top-k", type=int, metavar="N", help="passages in the context (default: [retrieve] top_k)")
-    p.add_argument("--today", metavar="YYYY-MM-DD", help='the day "last week" is relative to (default: newest article)')
+    p.add_argument("--today", metavar="YYYY-MM-DD",
+                   help='answer as of this day: "last week" is relative to it and articles published later rank '
+                        'after all others (default: the newest date several articles reach)')
     p.add_argument("--json", action="store_true", help="print the whole structured answer")
     p.set_defaults(func=cmd_ask)
 

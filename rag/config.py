@@ -98,6 +98,9 @@ class RetrieveSettings:
     date_grace_days: int = 7
     recency_weight: float = 0.5
     recency_half_life_days: float = 30.0
+    date_weight: float = 1.0
+    date_half_life_days: float = 14.0
+    recent_candidates: int = 20
 
     def __post_init__(self) -> None:
         _check(0 < self.top_k <= 50, "[retrieve] top_k", "must be between 1 and 50")
@@ -112,11 +115,14 @@ class RetrieveSettings:
         _check(self.date_grace_days >= 0, "[retrieve] date_grace_days", "must not be negative")
         _check(self.recency_weight >= 0, "[retrieve] recency_weight", "must not be negative")
         _check(self.recency_half_life_days >= 0, "[retrieve] recency_half_life_days", "must not be negative")
+        _check(self.date_weight >= 0, "[retrieve] date_weight", "must not be negative")
+        _check(self.date_half_life_days > 0, "[retrieve] date_half_life_days", "must be positive")
+        _check(self.recent_candidates >= 0, "[retrieve] recent_candidates", "must not be negative")
 
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    min_relevance: float = 0.3
+    min_relevance: float = 0.4
     support_similarity: float = 0.6
     support_overlap: float = 0.7
     max_sentences: int = 3

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
 from datetime import date, timedelta
+
+from rag.schema import DateRange
 
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
@@ -33,16 +34,6 @@ def parse_day(value: str | None, label: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise NewsragError(f"{label} expects a date as YYYY-MM-DD, got {value!r}") from exc
-
-
-@dataclass(frozen=True)
-class DateRange:
-    since: date | None = None
-    until: date | None = None
-    text: str = ""  # the words of the question that named it
-
-    def __bool__(self) -> bool:
-        return self.since is not None or self.until is not None
 
 
 def _month_range(year: int, month: int) -> tuple[date, date]:
@@ -85,6 +76,16 @@ def _dayish(text: str, today: date) -> date | None:
 _DAY_PATTERN = (rf"\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?(?:\s+{_YEAR})?|"
                 rf"{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+{_YEAR})?|monday|tuesday|wednesday|thursday|friday|"
                 r"saturday|sunday|yesterday|today")
+
+
+def describe(found: DateRange) -> str:
+    """A date range in words: "2023-09-04 to 2023-09-10", "on 2023-09-05", "since 2023-09-01"."""
+    since, until = found.since, found.until
+    if since and until:
+        return f"on {since.isoformat()}" if since == until else f"{since.isoformat()} to {until.isoformat()}"
+    if since:
+        return f"since {since.isoformat()}"
+    return f"until {until.isoformat()}" if until else "any date"
 
 
 def parse_date_range(question: str, today: date) -> DateRange:

@@ -1,13 +1,18 @@
 """Evaluation on a question set like realtimeqa-dev: retrieval, answers, citations, refusals, latency.
 
 Questions are JSON Lines with ``question``, ``answer``, optional ``choices``,
-``gold_urls`` and ``date`` (the day it was asked: "today" for relative dates).
+``gold_urls`` and ``date`` (the day it was asked, "as of" which it is answered).
+Question sets written the way users ask (tests/data/) may instead give
+``answers`` (any one counts), ``article`` (the source file that holds the answer),
+``history`` (earlier questions of the same chat, asked first) and no answer at all:
+an off-corpus question, which must be refused.
 
 * Retrieval, at article level: Hit@1, Hit@5 and MRR@10 of the first gold article.
 * Accuracy: the answer contains the gold answer's text and no other choice's.
 * Citation precision: the share of citations that point into a gold article or
   support their sentence (verdict supported or attached).
-* Refusal rate, and latency p50/p95 of retrieval and of the whole answer.
+* Refusal rate of the answerable questions, and the share of off-corpus questions refused.
+* Latency p50/p95 of retrieval and of the whole answer.
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ class Question:
     choices: tuple[str, ...] = ()
     gold_urls: tuple[str, ...] = ()
     date: date | None = None
+    answers: tuple[str, ...] = ()  # alternatives to ``answer``: any one counts
+    article: str = ""  # the source (file name) of the article that holds the answer
+    history: tuple[str, ...] = ()  # earlier questions of the same conversation
+
+    @property
+    def off_corpus(self) -> bool:
+        return not self.answer and not self.answers
 
 
 @dataclass
@@ -44,7 +56,10 @@ class EvalReport:
     mrr10: float = 0.0
     accuracy: float | None = None
     citation_precision: float | None = None
-    refusal_rate: float | None = None
+    refusal_rate: float | None = None  # of the answerable questions
+    cited_gold: float | None = None  # share of answerable questions whose citations include a gold article
+    off_corpus: int = 0
+    off_corpus_refused: float | None = None
     errors: int = 0
     retrieve_p50_ms: float = 0.0
     retrieve_p95_ms: float = 0.0
@@ -64,6 +79,8 @@ def load_questions(path: Path) -> list[Question]:
                 id=str(row.get("id", number)), question=row["question"], answer=str(row.get("answer", "")),
                 choices=tuple(row.get("choices") or ()), gold_urls=tuple(row.get("gold_urls") or ()),
                 date=date.fromisoformat(row["date"][:10]) if row.get("date") else None,
+                answers=tuple(str(a) for a in row.get("answers") or ()), article=str(row.get("article", "")),
+                history=tuple(str(h) for h in row.get("history") or ()),
             ))
         except (ValueError, KeyError, TypeError) as exc:
             raise NewsragError(f"{path} line {number}: not a question record ({exc})") from exc
@@ -77,10 +94,22 @@ def contains(text: str, phrase: str) -> bool:
 
 
 def is_correct(text: str, q: Question) -> bool:
-    """Contains the gold answer and no other choice (case-insensitive)."""
-    if not contains(text, q.answer):
+    """Contains the gold answer (or one of ``answers``) and no other choice (case-insensitive)."""
+    if not any(contains(text, a) for a in (q.answer, *q.answers)):
         return False
     return not any(contains(text, c) for c in q.choices if c.strip().casefold() != q.answer.strip().casefold())
+
+
+def _conversation(q: Question, engine: Engine, provider: str, today: date | None) -> list[tuple[str, str]]:
+    """The chat before ``q``: its history questions, each asked and answered in turn."""
+    turns: list[tuple[str, str]] = []
+    for earlier in q.history:
+        reply = ""
+        for event in ask(earlier, turns, None, engine=engine, provider=provider, today=today):
+            if isinstance(event, Done):
+                reply = event.answer.text
+        turns += [("user", earlier), ("assistant", reply)]
+    return turns
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -107,17 +136,22 @@ def evaluate(
     for done, q in enumerate(questions, start=1):
         today = q.date if use_question_dates else None
         gold = {url_article_id(u) for u in q.gold_urls}
+        history = _conversation(q, engine, provider, today) if q.history and not retrieval_only else []
         t0 = time.perf_counter()
         retrieval = engine.retriever.search(q.question, Filters(), today=today)
         retrieve_ms = (time.perf_counter() - t0) * 1000
         ranked = list(retrieval.ranked_articles)
+        if q.article:
+            by_source = {h.passage.article_id for h in retrieval.candidates if h.passage.source.endswith(q.article)}
+            gold |= by_source
         rank = next((i + 1 for i, a in enumerate(ranked[:10]) if a in gold), None)
-        row: dict[str, Any] = {"id": q.id, "question": q.question, "gold": q.answer, "rank": rank,
-                               "retrieve_ms": round(retrieve_ms, 2), "date_filter": retrieval.date_text}
+        row: dict[str, Any] = {"id": q.id, "question": q.question, "gold": q.answer or "|".join(q.answers),
+                               "off_corpus": q.off_corpus, "rank": rank,
+                               "retrieve_ms": round(retrieve_ms, 2), "dates_read": retrieval.dates.text}
         if not retrieval_only:
             t0 = time.perf_counter()
             final, error = None, ""
-            for event in ask(q.question, None, None, engine=engine, provider=provider, today=today):
+            for event in ask(q.question, history, None, engine=engine, provider=provider, today=today):
                 if isinstance(event, Done):
                     final = event.answer
                 elif isinstance(event, Error):
@@ -128,9 +162,12 @@ def evaluate(
             if final is not None:
                 supported = {n for s in final.sentences if s.verdict in ("supported", "attached") for n in s.citations}
                 good = [c.number for c in final.citations if c.article_id in gold or c.number in supported]
-                row.update(answer=final.text, refused=final.refused, correct=is_correct(final.text, q),
+                row.update(answer=final.text, lead=final.lead, refused=final.refused,
+                           refusal=final.refusal.reason if final.refusal else "",
+                           correct=not q.off_corpus and is_correct(final.text, q),
                            citations=len(final.citations), good_citations=len(good),
-                           cited_gold=any(c.article_id in gold for c in final.citations))
+                           cited_gold=any(c.article_id in gold or (q.article and c.source.endswith(q.article))
+                                          for c in final.citations))
             else:
                 row.update(answer="", refused=False, correct=False, citations=0, good_citations=0, cited_gold=False)
         rows.append(row)
@@ -143,6 +180,14 @@ def evaluate(
 
 
 def summarize(rows: list[dict[str, Any]], provider: str, retrieval_only: bool) -> EvalReport:
+    """Scores over the answerable rows; the off-corpus rows only count for ``off_corpus_refused``."""
+    outside = [r for r in rows if r.get("off_corpus")]
+    rows = [r for r in rows if not r.get("off_corpus")]
+    if not rows:
+        report = EvalReport(off_corpus=len(outside), provider=provider)
+        if not retrieval_only:
+            report.off_corpus_refused = sum(1 for r in outside if r["refused"]) / len(outside)
+        return report
     n = len(rows)
     ranks = [r["rank"] for r in rows]
     report = EvalReport(
@@ -159,6 +204,9 @@ def summarize(rows: list[dict[str, Any]], provider: str, retrieval_only: bool) -
         report.accuracy = sum(1 for r in rows if r["correct"]) / n
         report.citation_precision = sum(r["good_citations"] for r in rows) / cited if cited else 0.0
         report.refusal_rate = sum(1 for r in rows if r["refused"]) / n
+        report.cited_gold = sum(1 for r in rows if r["cited_gold"]) / n
+        report.off_corpus = len(outside)
+        report.off_corpus_refused = sum(1 for r in outside if r["refused"]) / len(outside) if outside else None
         report.errors = sum(1 for r in rows if r["error"])
         report.answer_p50_ms = statistics.median(r["answer_ms"] for r in rows)
         report.answer_p95_ms = percentile([r["answer_ms"] for r in rows], 95)

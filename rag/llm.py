@@ -22,6 +22,14 @@ from rag.errors import ModelError
 
 log = logging.getLogger(__name__)
 
+# Repetition penalties: small instruct models (0.5B GGUF) otherwise repeat the same sentence over and over.
+# llama.cpp and Ollama multiply the logits of recently seen tokens down (1.0 = off; llama-cpp-python's
+# create_chat_completion defaults to 1.0, Ollama to 1.1); 1.1 is the usual mild setting. OpenAI-compatible
+# endpoints take frequency_penalty on OpenAI's additive -2..2 scale instead (0 = off); 0.3 is modest.
+LLAMACPP_REPEAT_PENALTY = 1.1
+OLLAMA_REPEAT_PENALTY = 1.1
+OPENAI_FREQUENCY_PENALTY = 0.3
+
 
 @dataclass
 class ChatModel:
@@ -85,6 +93,7 @@ def _llamacpp_chat_class() -> type:
         model_name: str = "llamacpp"
         temperature: float = 0.1
         max_tokens: int = 384
+        repeat_penalty: float = LLAMACPP_REPEAT_PENALTY
 
         @property
         def _llm_type(self) -> str:
@@ -101,7 +110,7 @@ def _llamacpp_chat_class() -> type:
             with lock:  # one generation at a time per loaded model
                 stream = self.client.create_chat_completion(
                     messages=self._messages(messages), stream=True, stop=stop,
-                    temperature=self.temperature, max_tokens=self.max_tokens,
+                    temperature=self.temperature, max_tokens=self.max_tokens, repeat_penalty=self.repeat_penalty,
                 )
                 for part in stream:
                     delta = part["choices"][0].get("delta", {}).get("content") or ""
@@ -136,7 +145,8 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
         path = resolve_gguf(cfg, settings.base_dir)
         llama = _load_llama(str(path), cfg.n_ctx, cfg.threads)
         _CHAT_CLASS = _CHAT_CLASS or _llamacpp_chat_class()
-        model = _CHAT_CLASS(client=llama, model_name=path.name, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
+        model = _CHAT_CLASS(client=llama, model_name=path.name, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                            repeat_penalty=LLAMACPP_REPEAT_PENALTY)
 
         def count(text: str) -> int:
             return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -158,7 +168,8 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
         from pydantic import SecretStr
 
         model = ChatOpenAI(model=cfg.model, base_url=cfg.base_url or None, api_key=SecretStr(key or "not-needed"),
-                           temperature=cfg.temperature, timeout=cfg.timeout, max_retries=0, streaming=True, **limit)
+                           temperature=cfg.temperature, frequency_penalty=OPENAI_FREQUENCY_PENALTY,
+                           timeout=cfg.timeout, max_retries=0, streaming=True, **limit)
         return ChatModel(model, cfg.model, cfg.context_window, _estimate, cfg.base_url or "api.openai.com")
     if provider == "ollama":
         from langchain_ollama import ChatOllama
@@ -167,7 +178,7 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
             raise ModelError("The ollama provider needs [llm] model (for example llama3.2).")
         model = ChatOllama(model=cfg.model, base_url=cfg.base_url or "http://127.0.0.1:11434",
                            temperature=cfg.temperature, num_predict=cfg.max_tokens, num_ctx=cfg.context_window,
-                           client_kwargs={"timeout": cfg.timeout})
+                           repeat_penalty=OLLAMA_REPEAT_PENALTY, client_kwargs={"timeout": cfg.timeout})
         return ChatModel(model, cfg.model, cfg.context_window, _estimate, cfg.base_url or "http://127.0.0.1:11434")
     raise ModelError(f"Unknown LLM provider {provider!r}: choose one of {', '.join(LLM_PROVIDERS)}")
 

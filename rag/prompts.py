@@ -33,6 +33,6 @@ Last question: {question}
 Standalone query:"""
 
 REFUSAL = "The indexed articles don't cover this."
-REFUSAL_NO_ARTICLES_IN_RANGE = "The indexed articles from {range} don't cover this."
 INCOMPLETE_NOTE = "The answer was cut off: {reason}"
+FALLBACK_NOTE = "The language model's answer was mostly not supported by the passages, so these are the passages' own sentences."
 CONTEXT_TRIMMED_NOTE = "Only the {kept} best of {total} passages fit the model's context window."

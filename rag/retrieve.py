@@ -1,14 +1,23 @@
-"""Hybrid, date-aware retrieval: dense (Chroma) + BM25, fused, filtered, diversified.
+"""Hybrid, date-aware retrieval: dense (Chroma) + BM25, fused, weighed by dates, diversified.
 
-1. A date range named in the question ("last week", "in September 2023") is
-   resolved against ``today`` (default: the newest article's date). Events are
-   reported on or after the day they happen, so such a range admits articles
-   published up to ``date_grace_days`` after it. Explicit filters are exact.
-2. Dense candidates come from Chroma with the filters as a ``where`` clause;
-   BM25 candidates from the saved lexical index with the filters as a mask.
-3. The two rankings are fused (weighted reciprocal-rank fusion), with an
-   optional recency prior.
-4. The context keeps at most ``max_per_article`` passages of one article, and
+1. "Today" is the caller's (``today=``: the question is asked *as of* that day) or
+   the corpus's: the newest date that several articles reach, never after the
+   clock (:meth:`LexicalIndex.corpus_today`), so one article misdated 2099 moves nothing.
+2. A date range named in the question ("last week", "in September 2023") is
+   resolved against today and becomes a ranking signal: articles inside it
+   (up to ``date_grace_days`` after it, as events are reported after they happen)
+   rank up, articles outside rank down with their distance from it. It never
+   removes an article. Explicit filters (``Filters``) are exact.
+3. Candidates: the ``candidates`` best of dense search (Chroma) and of BM25, plus
+   ``recent_candidates`` of each drawn from the question's date range (else from
+   the last recency half-life before today), so an in-range article that loses
+   on topic alone can still be weighed.
+4. Fusion (convex or reciprocal-rank) times the date factors: a recency prior
+   around today (undated articles count as published on the corpus's median date,
+   neither old nor new) and the question's date range. As of a given day,
+   articles published after it did not exist yet: they rank after every article
+   that did.
+5. The context keeps at most ``max_per_article`` passages of one article, and
    near-identical passages of different articles (syndicated copies) collapse
    into one that lists the other outlets.
 """
@@ -18,44 +27,31 @@ from __future__ import annotations
 import logging
 import math
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 
-from rag.bm25 import lexical_cache
-from rag.config import Settings
+from rag.bm25 import LexicalIndex, lexical_cache, tokens
+from rag.config import RetrieveSettings, Settings
 from rag.dates import parse_date_range
 from rag.embed import Embedder
 from rag.errors import EmptyIndexError
-from rag.schema import Filters, Hit, Passage, Retrieval, date_from_key, date_key
-from rag.store import Store, chunk_text, outlet_key
+from rag.filters import FilterRule
+from rag.schema import DateRange, Filters, Hit, Passage, Retrieval
+from rag.store import Store
 
 log = logging.getLogger(__name__)
 BROAD_FILTER = 0.1  # filters admitting at least this share of chunks are applied after the dense search
 
 
-def where_clause(filters: Filters) -> dict[str, Any] | None:
-    """The Chroma ``where`` for these filters (None when there are none)."""
-    conditions: list[dict[str, Any]] = []
-    if filters.since:
-        conditions.append({"published_key": {"$gte": date_key(filters.since)}})
-    if filters.until:
-        conditions.append({"published_key": {"$lte": date_key(filters.until)}})
-    if filters.outlets:
-        conditions.append({"outlet_key": {"$in": [outlet_key(o) for o in filters.outlets]}})
-    if not conditions:
-        return None
-    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
-
-
-def passage_from(chunk_id: str, document: str | None, meta: dict[str, Any]) -> Passage:
+def passage_from(chunk_id: str, text: str, meta: dict[str, Any]) -> Passage:
     published = meta.get("published") or ""
     return Passage(
         chunk_id=chunk_id,
         article_id=str(meta.get("article_id", "")),
-        text=chunk_text(document, meta),
+        text=text,
         title=str(meta.get("title", "")),
         outlet=str(meta.get("outlet", "")),
         url=str(meta.get("url", "")),
@@ -80,6 +76,64 @@ def near_duplicate(a: str, b: str, threshold: float) -> bool:
     return len(sa & sb) / len(sa | sb) >= threshold
 
 
+def _normalised(scores: dict[str, float]) -> dict[str, float]:
+    """Min-max normalised to [0, 1] (all 1.0 when every score is equal)."""
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    return {c: (v - low) / (high - low) if high > low else 1.0 for c, v in scores.items()}
+
+
+@dataclass(frozen=True)
+class DatePrior:
+    """How an article's publication date weighs on its score, for one question."""
+
+    today: date
+    typical: date | None  # the corpus's median date: where undated articles are put for recency
+    window: DateRange  # read from the question (may be empty)
+    as_of: bool
+    settings: RetrieveSettings
+
+    def factor(self, published: date | None) -> float:
+        cfg = self.settings
+        out = 1.0
+        if cfg.recency_weight > 0 and cfg.recency_half_life_days > 0:
+            day = published or self.typical
+            if day is not None:
+                age = abs((self.today - day).days)
+                out *= 1.0 + cfg.recency_weight * 0.5 ** (age / cfg.recency_half_life_days)
+        if self.window and cfg.date_weight > 0:
+            out *= 1.0 + cfg.date_weight * 0.5 ** (self.distance(published) / cfg.date_half_life_days)
+        return out
+
+    def distance(self, published: date | None) -> float:
+        """Days between ``published`` and the question's range (grace included); undated: one half-life."""
+        if published is None:
+            return self.settings.date_half_life_days
+        since, until = self.window.since, self.window.until
+        if until is not None:
+            until = until + timedelta(days=self.settings.date_grace_days)
+        if since is not None and published < since:
+            return float((since - published).days)
+        if until is not None and published > until:
+            return float((published - until).days)
+        return 0.0
+
+    def exists(self, published: date | None) -> bool:
+        """False for an article published after the as-of day (it did not exist yet)."""
+        return not (self.as_of and published is not None and published > self.today)
+
+    def pool(self) -> Filters | None:
+        """Where the extra, date-drawn candidates come from: the question's range, else the recent past."""
+        if self.window:
+            until = self.window.until + timedelta(days=self.settings.date_grace_days) if self.window.until else None
+            return Filters(since=self.window.since, until=min(until, self.today) if until and self.as_of else until)
+        if self.settings.recency_half_life_days > 0 and self.settings.recency_weight > 0:
+            return Filters(since=self.today - timedelta(days=math.ceil(self.settings.recency_half_life_days)),
+                           until=self.today)
+        return None
+
+
 class Retriever:
     """Dense + BM25 retrieval over one store; thread-safe, cheap per query."""
 
@@ -89,81 +143,80 @@ class Retriever:
         self.embedder = embedder
         self.lexical = lexical_cache(settings, store)
 
-    def newest_date(self, index: Any = None) -> date | None:
-        index = index or self.lexical.get()
-        keys = index.date_keys
-        return date_from_key(int(keys.max())) if len(keys) and keys.max() > 0 else None
+    def newest_date(self, index: LexicalIndex | None = None) -> date | None:
+        """The corpus's "today" (see :meth:`LexicalIndex.corpus_today`)."""
+        return (index or self.lexical.get()).corpus_today(date.today())
 
-    def resolve_filters(self, query: str, filters: Filters, today: date) -> tuple[Filters, str]:
-        """Add a date range named in the question when no explicit one was given."""
-        if filters.since or filters.until:
-            return filters, ""
-        found = parse_date_range(query, today)
+    # -- what the refusal check asks of the corpus (rag.answer.evidence.Corpus) ---------------------
+
+    def knows(self, word: str) -> bool:
+        """The corpus uses ``word`` (after stemming) somewhere."""
+        return all(self.lexical.get().has_token(t) for t in tokens(word))
+
+    def idf(self, token: str) -> float:
+        """The inverse document frequency of a stemmed token in the current index."""
+        return self.lexical.get().idf(token)
+
+    def frequency(self, word: str) -> tuple[int, int]:
+        """(chunks that use ``word``'s rarest stem, all chunks)."""
+        index = self.lexical.get()
+        return min((index.frequency(t) for t in tokens(word)), default=0), len(index)
+
+    def passages_with(self, text: str, n: int = 10) -> list[str]:
+        """The texts of the ``n`` chunks that BM25 ranks best for ``text``."""
+        found = self._lexical(text, Filters(), self.lexical.get(), n)
         if not found:
-            return filters, ""
-        grace = timedelta(days=self.settings.retrieve.date_grace_days)
-        until = found.until + grace if found.until else None
-        return replace(filters, since=found.since, until=until), found.text
+            return []
+        return [f"{meta.get('title', '')} {body}" for _, body, meta in self.store.get_chunks([cid for cid, _ in found])]
 
     def search(self, query: str, filters: Filters | None = None, *, top_k: int | None = None,
                today: date | None = None, question_dates: bool = True) -> Retrieval:
-        """Retrieve the context for ``query``; raise EmptyIndexError when nothing is indexed."""
+        """Retrieve the context for ``query``; raise EmptyIndexError when nothing is indexed.
+
+        ``today`` given means "as of that day"; else the corpus's today is used."""
         cfg = self.settings.retrieve
         filters = filters or Filters()
         top_k = top_k or cfg.top_k
-        version = self.store.version()
-        index = self.lexical.get(version)
+        index = self.lexical.get(self.store.version())
         if len(index) == 0:
             raise EmptyIndexError()
-        date_text = ""
-        today = today or self.newest_date(index) or date.today()
-        if question_dates:
-            filters, date_text = self.resolve_filters(query, filters, today)
+        as_of = today is not None
+        today = today or index.corpus_today(date.today()) or date.today()
+        window = parse_date_range(query, today) if question_dates else DateRange()
+        prior = DatePrior(today, index.typical_date, window, as_of, cfg)
         vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
-        ranked = self._fused(query, vector, filters, index, today)
-        note = ""
-        if not ranked and date_text:
-            note = f"No article matches the date range of “{date_text}”; searched all dates instead."
-            filters = replace(filters, since=None, until=None)
-            ranked = self._fused(query, vector, filters, index, today)
+        ranked = self._fused(query, vector, filters, index, prior)
         hits = self._diversify(ranked, top_k)
         articles = tuple(dict.fromkeys(h.passage.article_id for h in ranked))
-        return Retrieval(query, tuple(hits), articles, filters, date_text, note)
+        return Retrieval(query, tuple(hits), articles, filters, window, today, as_of, "", tuple(ranked))
 
     # -- stages ---------------------------------------------------------------------------------
 
     def _dense(self, vector: np.ndarray, filters: Filters, depth: int,
-               index: Any) -> list[tuple[str, float, str, dict[str, Any]]]:
+               index: LexicalIndex) -> list[tuple[str, float, str, dict[str, Any]]]:
         """Dense candidates. A broad filter (admitting at least 10% of chunks) is applied after an unfiltered,
         deeper HNSW search, which is several times faster in Chroma than its filtered search; a narrow one
         goes to Chroma as a ``where`` clause."""
-        mask = index.mask(filters)
+        rule = FilterRule.of(filters)
+        mask = index.mask(rule)
+        if mask is not None and not mask.any():
+            return []
         share = float(mask.mean()) if mask is not None and len(mask) else 1.0
-        if mask is not None and share >= BROAD_FILTER:
-            wide = self.store.chunks.query(query_embeddings=[vector], n_results=min(len(mask), math.ceil(depth / share * 1.5)),
-                                           include=["distances"])
-            kept = [(cid, dist) for cid, dist in zip(wide["ids"][0], (wide.get("distances") or [[]])[0])
+        if rule is not None and mask is not None and share >= BROAD_FILTER:
+            wide = self.store.nearest(vector, min(len(mask), math.ceil(depth / share * 1.5)), with_chunks=False)
+            kept = [(cid, sim) for cid, sim, _, _ in wide
                     if (row := index.positions.get(cid)) is not None and mask[row]][:depth]
             if len(kept) >= min(depth, int(mask.sum())):
                 found = {cid: (text, meta) for cid, text, meta in self.store.get_chunks([cid for cid, _ in kept])}
-                return [(cid, 1.0 - float(dist), *found[cid]) for cid, dist in kept if cid in found]
-        result = self.store.chunks.query(
-            query_embeddings=[vector],
-            n_results=depth,
-            where=where_clause(filters),
-            include=["documents", "metadatas", "distances"],
-        )
-        ids = result["ids"][0]
-        docs = (result.get("documents") or [None])[0] or [None] * len(ids)
-        metas = (result.get("metadatas") or [None])[0] or [None] * len(ids)
-        dists = (result.get("distances") or [[]])[0]
-        return [(cid, 1.0 - float(dist), doc, dict(meta or {})) for cid, doc, meta, dist in zip(ids, docs, metas, dists)]
+                return [(cid, sim, *found[cid]) for cid, sim in kept if cid in found]
+        n = depth if mask is None else min(depth, int(mask.sum()))
+        return self.store.nearest(vector, n, rule.where() if rule else None)
 
-    def _lexical(self, query: str, filters: Filters, index: Any, depth: int) -> list[tuple[str, float]]:
+    def _lexical(self, query: str, filters: Filters, index: LexicalIndex, depth: int) -> list[tuple[str, float]]:
         scores = index.scores(query)
         if not scores.any():
             return []
-        mask = index.mask(filters)
+        mask = index.mask(FilterRule.of(filters))
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
         depth = min(depth, int((scores > 0).sum()))
@@ -173,20 +226,39 @@ class Retriever:
         top = top[np.argsort(-scores[top])]
         return [(index.chunk_ids[i], float(scores[i])) for i in top]
 
-    def _fused(self, query: str, vector: np.ndarray, filters: Filters, index: Any, today: date | None) -> list[Hit]:
+    def _candidates(self, query: str, vector: np.ndarray, filters: Filters, index: LexicalIndex,
+                    prior: DatePrior) -> tuple[list[tuple[str, float, str, dict[str, Any]]], list[tuple[str, float]]]:
+        """Dense and BM25 candidate lists: the best overall plus the best of the date pool."""
         cfg = self.settings.retrieve
         depth = min(cfg.candidates, len(index))
         dense = self._dense(vector, filters, depth, index)
         lexical = self._lexical(query, filters, index, depth) if cfg.bm25_weight > 0 else []
+        pool = prior.pool() if cfg.recent_candidates > 0 else None
+        if pool is not None:
+            narrowed = replace(filters, since=max(filter(None, (filters.since, pool.since)), default=None),
+                               until=min(filter(None, (filters.until, pool.until)), default=None))
+            seen = {cid for cid, *_ in dense}
+            dense += [c for c in self._dense(vector, narrowed, cfg.recent_candidates, index) if c[0] not in seen]
+            if cfg.bm25_weight > 0:
+                seen = {cid for cid, _ in lexical}
+                lexical += [c for c in self._lexical(query, narrowed, index, cfg.recent_candidates) if c[0] not in seen]
+        return dense, lexical
+
+    def _fused(self, query: str, vector: np.ndarray, filters: Filters, index: LexicalIndex,
+               prior: DatePrior) -> list[Hit]:
+        cfg = self.settings.retrieve
+        dense, lexical = self._candidates(query, vector, filters, index, prior)
+        dense.sort(key=lambda c: -c[1])
+        lexical.sort(key=lambda c: -c[1])
         fused: dict[str, float] = {}
         why: dict[str, list[str]] = {}
         dense_score: dict[str, float] = {}
         lexical_score: dict[str, float] = {}
         passages: dict[str, Passage] = {}
-        for rank, (cid, sim, doc, meta) in enumerate(dense, start=1):
+        for rank, (cid, sim, text, meta) in enumerate(dense, start=1):
             why.setdefault(cid, []).append(f"dense #{rank}")
             dense_score[cid] = sim
-            passages[cid] = passage_from(cid, doc, meta)
+            passages[cid] = passage_from(cid, text, meta)
         for rank, (cid, score) in enumerate(lexical, start=1):
             why.setdefault(cid, []).append(f"bm25 #{rank}")
             lexical_score[cid] = score
@@ -196,26 +268,18 @@ class Retriever:
             for rank, (cid, _score) in enumerate(lexical, start=1):
                 fused[cid] = fused.get(cid, 0.0) + cfg.bm25_weight / (cfg.rrf_k + rank)
         else:  # "convex": min-max normalised scores, weighted; a list a chunk is missing from counts as its minimum
-            def normalised(scores: dict[str, float]) -> dict[str, float]:
-                if not scores:
-                    return {}
-                low, high = min(scores.values()), max(scores.values())
-                return {c: (v - low) / (high - low) if high > low else 1.0 for c, v in scores.items()}
-
-            nd, nb = normalised(dense_score), normalised(lexical_score)
+            nd, nb = _normalised(dense_score), _normalised(lexical_score)
             for cid in why:
                 fused[cid] = cfg.dense_weight * nd.get(cid, 0.0) + cfg.bm25_weight * nb.get(cid, 0.0)
         missing = [cid for cid in fused if cid not in passages]
         if missing:
             for cid, text, meta in self.store.get_chunks(missing):
                 passages[cid] = passage_from(cid, text, meta)
-        if cfg.recency_weight > 0 and cfg.recency_half_life_days > 0 and today:
-            for cid in fused:
-                published = passages[cid].published if cid in passages else None
-                if published:
-                    age = abs((today - published).days)
-                    fused[cid] *= 1.0 + cfg.recency_weight * 0.5 ** (age / cfg.recency_half_life_days)
-        order = sorted((cid for cid in fused if cid in passages), key=lambda c: -fused[c])
+        for cid in fused:
+            if cid in passages:
+                fused[cid] *= prior.factor(passages[cid].published)
+        order = sorted((cid for cid in fused if cid in passages),
+                       key=lambda c: (not prior.exists(passages[c].published), -fused[c]))
         return [Hit(passages[c], fused[c], dense_score.get(c, 0.0), lexical_score.get(c, 0.0), ", ".join(why[c]))
                 for c in order]
 

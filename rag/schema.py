@@ -48,6 +48,11 @@ def date_from_key(key: int) -> date:
     return date(key // 10000, key // 100 % 100, key % 100)
 
 
+def outlet_key(outlet: str) -> str:
+    """Outlets compare case-insensitively: "CNN" and "cnn" are one outlet."""
+    return " ".join(outlet.split()).casefold()
+
+
 @dataclass(frozen=True)
 class Article:
     """One news article after loading and cleaning.
@@ -164,6 +169,18 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class DateRange:
+    """A date range read from a question ("last week", "in September 2023"): a ranking signal, not a filter."""
+
+    since: date | None = None
+    until: date | None = None
+    text: str = ""  # the words of the question that named it
+
+    def __bool__(self) -> bool:
+        return self.since is not None or self.until is not None
+
+
+@dataclass(frozen=True)
 class Passage:
     """A stored chunk with what a citation needs: its article's metadata and its offsets in the article."""
 
@@ -197,9 +214,12 @@ class Retrieval:
     query: str
     hits: tuple[Hit, ...]  # the context: diverse, capped per article, best first
     ranked_articles: tuple[str, ...]  # every candidate article id, best first (for evaluation)
-    filters: Filters
-    date_text: str = ""  # the words of the question that set a date range, if any
+    filters: Filters  # the explicit filters applied (exact)
+    dates: DateRange = field(default_factory=DateRange)  # the date range read from the question (a ranking signal)
+    today: date | None = None  # the day relative dates and recency were resolved against
+    as_of: bool = False  # True when ``today`` was given: articles published after it rank after all others
     note: str = ""
+    candidates: tuple[Hit, ...] = ()  # every fused candidate, best first (the answerer may look past the context)
 
 
 # -- answers ---------------------------------------------------------------------------------
@@ -246,6 +266,18 @@ class AnswerSentence:
     support: tuple[Support, ...] = ()
 
 
+RefusalKind = Literal["no_passage", "missing_terms", "low_similarity", "no_answer_sentence", "model_declined"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why newsrag declined to answer: the question is not covered by the indexed articles."""
+
+    kind: RefusalKind
+    reason: str  # for the reader, e.g. 'The indexed articles never mention “Tour de France”.'
+    missing: tuple[str, ...] = ()  # the question's named terms found nowhere
+
+
 @dataclass(frozen=True)
 class Answer:
     question: str
@@ -253,12 +285,21 @@ class Answer:
     text: str  # the answer with [n] markers, numbered as in ``citations``
     sentences: tuple[AnswerSentence, ...]
     citations: tuple[Citation, ...]
-    refused: bool = False
+    refusal: Refusal | None = None
     complete: bool = True  # False when the model stopped mid-answer (connection dropped, timeout)
     provider: str = "extractive"
     filters: Filters = field(default_factory=Filters)
     timings: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    lead: str = ""  # the shortest verbatim span that answers (extractive), shown first and bold; "" when none
+    lead_citation: int = 0  # the source number ``lead`` comes from
+    dates: DateRange = field(default_factory=DateRange)  # the date range read from the question (a ranking signal)
+    today: date | None = None  # the day relative dates were resolved against
+    fallback: str = ""  # why the extractive answer replaced the model's, if it did
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal is not None
 
     @property
     def unsupported(self) -> int:

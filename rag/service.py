@@ -15,23 +15,24 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import numpy as np
 
 from rag import prompts
-from rag.answer import citations
+from rag.answer import citations, evidence
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import ModelError, NewsragError
 from rag.followup import normalize_history, rewrite
 from rag.retrieve import Retriever
-from rag.schema import Answer, AnswerSentence, Filters, Hit, Retrieval, json_data
+from rag.schema import Answer, AnswerSentence, Filters, Hit, Refusal, Retrieval, json_data
 from rag.store import Store, open_store
 
 log = logging.getLogger(__name__)
+EXTRA_PASSAGES = 5  # the extractive answerer also reads this many candidates below the context
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,104 @@ def get_engine(settings: Settings) -> Engine:
         return _ENGINES[key]
 
 
-def _refusal(question: str, query: str, retrieval: Retrieval | None, provider: str, timings: dict[str, float],
-             filters: Filters, started: float) -> Answer:
-    timings["total_ms"] = (time.perf_counter() - started) * 1000
-    return Answer(question=question, query=query, text=prompts.REFUSAL, sentences=(), citations=(), refused=True,
-                  provider=provider, filters=retrieval.filters if retrieval else filters, timings=timings,
-                  note=retrieval.note if retrieval else "")
+@dataclass(frozen=True)
+class _Turn:
+    """What every answer path of one question shares."""
+
+    question: str
+    query: str
+    retrieval: Retrieval
+    provider: str
+    settings: Settings
+    engine: Engine
+    timings: dict[str, float]
+    started: float
+
+    def answer(self, sentences: Sequence[AnswerSentence] = (), cited: Sequence[Any] = (), *,
+               refusal: Refusal | None = None, note: str = "", complete: bool = True, lead: str = "",
+               lead_citation: int = 0, fallback: str = "") -> Answer:
+        self.timings["total_ms"] = (time.perf_counter() - self.started) * 1000
+        text = prompts.REFUSAL if refusal else citations.render(sentences)
+        return Answer(question=self.question, query=self.query, text=text, sentences=tuple(sentences),
+                      citations=tuple(cited), refusal=refusal, complete=complete, provider=self.provider,
+                      filters=self.retrieval.filters, timings=self.timings, note=note, lead=lead,
+                      lead_citation=lead_citation, dates=self.retrieval.dates, today=self.retrieval.today,
+                      fallback=fallback)
+
+    def verify(self, raw: str, hits: Sequence[Hit]) -> tuple[list[AnswerSentence], list[Any]]:
+        t0 = time.perf_counter()
+        out = citations.verify(citations.parse_markers(raw), hits, self.engine.sentences, self.settings.answer)
+        self.timings["verify_ms"] = (time.perf_counter() - t0) * 1000
+        return out
+
+
+def _refuse(turn: _Turn, refusal: Refusal, note: str = "") -> Iterator[Event]:
+    """The refusal path: no sources, a typed reason."""
+    yield Done(turn.answer(refusal=refusal, note=note))
+
+
+def _extractive(turn: _Turn, note: str = "", fallback: str = "") -> Iterator[Event]:
+    """The model-free path: verbatim sentences of the passages, the answering span first."""
+    from rag.answer.extractive import extract
+
+    shown = {h.passage.chunk_id for h in turn.retrieval.hits}
+    extra = [h for h in turn.retrieval.candidates if h.passage.chunk_id not in shown][:EXTRA_PASSAGES]
+    hits = [*turn.retrieval.hits, *extra]  # the answer may come from a passage just below the context
+    yield Sources(turn.query, tuple(hits), turn.retrieval.filters, note)
+    t0 = time.perf_counter()
+    result = extract(turn.query, hits, turn.engine.sentences, turn.settings.answer, turn.engine.retriever.idf)
+    turn.timings["generate_ms"] = (time.perf_counter() - t0) * 1000
+    if not result.text:
+        yield Done(turn.answer(refusal=Refusal("no_answer_sentence", "No sentence of the passages answers it."),
+                               note=note))
+        return
+    yield Token(result.text)
+    sentences, cited = turn.verify(result.text, hits)
+    yield Verdicts(tuple(sentences))
+    number = next((c.number for c in cited if c.chunk_id == hits[result.lead_hit].passage.chunk_id), 0) \
+        if result.lead else 0
+    yield Done(turn.answer(sentences, cited, note=note, lead=result.lead if number else "", lead_citation=number,
+                           fallback=fallback))
+
+
+def _with_llm(turn: _Turn, chat: Any, use_query: bool) -> Iterator[Event]:
+    """The LLM path: stream the model's answer, clean it, verify it; fall back to extraction when it is junk."""
+    from rag.answer.guards import clean_model_text, mostly_unsupported
+    from rag.answer.llm import build_messages, stream_tokens
+
+    cfg = turn.settings.llm
+    messages, hits, trimmed = build_messages(turn.query if use_query else turn.question, list(turn.retrieval.hits),
+                                             chat, cfg.max_tokens)
+    yield Sources(turn.query, tuple(hits), turn.retrieval.filters, trimmed)
+    pieces: list[str] = []
+    complete, note = True, trimmed
+    t0 = time.perf_counter()
+    try:
+        for piece in stream_tokens(chat, messages):
+            pieces.append(piece)
+            yield Token(piece)
+            if len(pieces) > 2 * cfg.max_tokens:  # an endpoint that ignores the limit
+                raise ModelError(f"the model went past [llm] max_tokens = {cfg.max_tokens}")
+    except Exception as exc:  # noqa: BLE001 - a dropped stream keeps what arrived, marked incomplete
+        if not pieces:
+            raise ModelError(f"The language model {chat.name} at {chat.endpoint} failed: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        complete = False
+        note = " ".join(n for n in (note, prompts.INCOMPLETE_NOTE.format(reason=f"{type(exc).__name__}: {exc}")) if n)
+    turn.timings["generate_ms"] = (time.perf_counter() - t0) * 1000
+    raw = clean_model_text("".join(pieces))
+    if complete and raw.startswith(prompts.REFUSAL[:30]):
+        yield Done(turn.answer(refusal=Refusal("model_declined", "The model found no answer in the passages."),
+                               note=note))
+        return
+    sentences, cited = turn.verify(raw, hits) if raw else ([], [])
+    if complete and mostly_unsupported([s.verdict for s in sentences]):
+        yield from _extractive(turn, " ".join(n for n in (note, prompts.FALLBACK_NOTE) if n),
+                               fallback="most of the model's sentences were not supported by the passages")
+        return
+    yield Verdicts(tuple(sentences))
+    result = turn.answer(sentences, cited, note=note, complete=complete)
+    yield Done(result) if complete else Error(note, partial=result)
 
 
 def ask(
@@ -140,7 +233,9 @@ def ask(
     today: date | None = None,
     engine: Engine | None = None,
 ) -> Iterator[Event]:
-    """Answer ``question`` from the indexed articles; see the module docstring for the events."""
+    """Answer ``question`` from the indexed articles; see the module docstring for the events.
+
+    ``today`` means "as of": relative dates resolve against it and later articles rank last."""
     started = time.perf_counter()
     if engine is None:
         if settings is None:
@@ -152,6 +247,10 @@ def ask(
     question = (question or "").strip()
     if not question:
         yield Error("Ask a question about the indexed articles.")
+        return
+    if filters.since and filters.until and filters.since > filters.until:
+        yield Error(f"The date range is reversed: from {filters.since.isoformat()} to {filters.until.isoformat()}. "
+                    "Swap the two dates.")
         return
     timings: dict[str, float] = {}
     try:
@@ -166,59 +265,14 @@ def ask(
         t0 = time.perf_counter()
         retrieval = engine.retriever.search(query, filters, top_k=top_k, today=today)
         timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
-        relevant = [h for h in retrieval.hits if h.dense >= settings.answer.min_relevance]
-        if not relevant:
-            yield Done(_refusal(question, query, retrieval, provider, timings, filters, started))
-            return
-        hits = list(retrieval.hits)
-        t0 = time.perf_counter()
-        if chat is None:
-            from rag.answer.extractive import extractive_answer
-
-            yield Sources(query, tuple(hits), retrieval.filters, retrieval.note)
-            raw = extractive_answer(query, hits, engine.sentences, settings.answer)
-            if not raw:
-                yield Done(_refusal(question, query, retrieval, provider, timings, filters, started))
-                return
-            note, complete = retrieval.note, True
-            yield Token(raw)
+        turn = _Turn(question, query, retrieval, provider, settings, engine, timings, started)
+        declined = evidence.refusal(query, retrieval.candidates or retrieval.hits, settings.answer, engine.retriever)
+        if declined:
+            yield from _refuse(turn, declined)
+        elif chat is None:
+            yield from _extractive(turn)
         else:
-            from rag.answer.llm import build_messages, stream_tokens
-
-            messages, hits, trimmed = build_messages(query if turns else question, hits, chat, settings.llm.max_tokens)
-            yield Sources(query, tuple(hits), retrieval.filters, retrieval.note)
-            pieces: list[str] = []
-            complete, note = True, " ".join(n for n in (retrieval.note, trimmed) if n)
-            try:
-                for piece in stream_tokens(chat, messages):
-                    pieces.append(piece)
-                    yield Token(piece)
-                    if len(pieces) > 2 * settings.llm.max_tokens:  # an endpoint that ignores the limit
-                        raise ModelError(f"the model went past [llm] max_tokens = {settings.llm.max_tokens}")
-            except Exception as exc:  # noqa: BLE001 - a dropped stream keeps what arrived, marked incomplete
-                if not pieces:
-                    raise ModelError(f"The language model {chat.name} at {chat.endpoint} failed: "
-                                     f"{type(exc).__name__}: {exc}") from exc
-                complete = False
-                note = " ".join(n for n in (note, prompts.INCOMPLETE_NOTE.format(reason=f"{type(exc).__name__}: {exc}"))
-                                if n)
-            raw = "".join(pieces).strip()
-            if complete and (not raw or raw.startswith(prompts.REFUSAL[:30])):
-                yield Done(replace(_refusal(question, query, retrieval, provider, timings, filters, started), note=note))
-                return
-        timings["generate_ms"] = (time.perf_counter() - t0) * 1000
-        t0 = time.perf_counter()
-        sentences, cited = citations.verify(citations.parse_markers(raw), hits, engine.sentences, settings.answer)
-        timings["verify_ms"] = (time.perf_counter() - t0) * 1000
-        yield Verdicts(tuple(sentences))
-        timings["total_ms"] = (time.perf_counter() - started) * 1000
-        answer = Answer(question=question, query=query, text=citations.render(sentences), sentences=tuple(sentences),
-                        citations=tuple(cited), refused=False, complete=complete, provider=provider,
-                        filters=retrieval.filters, timings=timings, note=note)
-        if complete:
-            yield Done(answer)
-        else:
-            yield Error(note, partial=answer)
+            yield from _with_llm(turn, chat, use_query=query != question)
     except NewsragError as exc:
         yield Error(str(exc))
     except Exception as exc:  # noqa: BLE001 - logged with its traceback, shown to the user as what it is
@@ -241,5 +295,7 @@ def answer(question: str, history: Sequence[Any] | None = None, filters: Filters
 
 
 def answer_dict(result: Answer) -> dict[str, Any]:
-    """An Answer as plain JSON-ready data (dates as ISO strings)."""
-    return json_data(result)  # type: ignore[no-any-return]
+    """An Answer as plain JSON-ready data (dates as ISO strings), with ``refused`` spelled out."""
+    data: dict[str, Any] = json_data(result)
+    data["refused"] = result.refused
+    return data

@@ -37,7 +37,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.errors import NewsragError, StoreError
-from rag.schema import Article, Chunk, IndexStats, date_key
+from rag.schema import Article, Chunk, IndexStats, date_key, outlet_key  # noqa: F401 - outlet_key re-exported
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,11 +75,6 @@ class ArticleRecord:
         data = asdict(self)
         data.pop("id")
         return data
-
-
-def outlet_key(outlet: str) -> str:
-    """Outlets compare case-insensitively: "CNN" and "cnn" are one outlet."""
-    return " ".join(outlet.split()).casefold()
 
 
 TEXT_KEY = "text"  # the chunk text, in its metadata
@@ -231,6 +226,16 @@ class Store:
         return out
 
     @_guarded
+    def records_by_text(self, text_hashes: Sequence[str]) -> list[ArticleRecord]:
+        """Indexed (status "done") article records whose body has one of these text hashes."""
+        out: list[ArticleRecord] = []
+        for batch in _batched(list(text_hashes), self._max_batch):
+            got = self.manifest.get(where={"$and": [{"text_hash": {"$in": list(batch)}}, {"status": "done"}]},
+                                    include=["metadatas"])
+            out += [ArticleRecord.from_metadata(rid, meta or {}) for rid, meta in zip(got["ids"], got["metadatas"] or [])]
+        return out
+
+    @_guarded
     def put_records(self, records: Sequence[ArticleRecord]) -> None:
         for batch in _batched(list(records), self._max_batch):
             self.manifest.upsert(
@@ -281,6 +286,20 @@ class Store:
         got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
         return [(cid, chunk_text(doc, meta or {}), dict(meta or {}))
                 for cid, doc, meta in zip(got["ids"], column(got, "documents"), column(got, "metadatas"))]
+
+    @_guarded
+    def nearest(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None,
+                with_chunks: bool = True) -> list[tuple[str, float, str, dict[str, Any]]]:
+        """The ``n`` chunks nearest ``vector`` (cosine similarity), optionally restricted by a ``where`` clause:
+        (id, similarity, text, metadata); text and metadata are empty when ``with_chunks`` is False."""
+        include = ["distances", "documents", "metadatas"] if with_chunks else ["distances"]
+        got = self.chunks.query(query_embeddings=[vector], n_results=n, where=where, include=include)
+        ids = got["ids"][0]
+        distances = (got.get("distances") or [[]])[0]
+        docs = (got.get("documents") or [None])[0] or [None] * len(ids)
+        metas = (got.get("metadatas") or [None])[0] or [None] * len(ids)
+        return [(cid, 1.0 - float(dist), chunk_text(doc, meta or {}) if with_chunks else "", dict(meta or {}))
+                for cid, dist, doc, meta in zip(ids, distances, docs, metas)]
 
     def pages(self, batch: int = 2000, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[Any]:
         """Every chunk, ``batch`` at a time, as Chroma returns them (``ids`` plus the ``include`` fields)."""

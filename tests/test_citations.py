@@ -109,8 +109,8 @@ def test_date_ranges_in_questions(question, since, until):
 def test_followup_heuristic():
     history = normalize_history([{"role": "user", "content": "Why is Putin asking Kim Jong Un for weapons?"},
                                  {"role": "assistant", "content": "Because ... [1]."}])
-    assert heuristic_rewrite("And what did the State Department say?", history) == \
-        "what did the State Department say? (Why is Putin asking Kim Jong Un for weapons?)"
+    rewritten = heuristic_rewrite("And what did the State Department say?", history)
+    assert all(words in rewritten for words in ("State Department", "Putin", "Kim Jong Un"))
     standalone = "Which town will host the first Glowfish Festival in Zorbia this June?"
     assert heuristic_rewrite(standalone, history) == standalone
     assert normalize_history([("hi", "hello"), ("user", "q")]) == [("user", "hi"), ("assistant", "hello"), ("user", "q")]

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from rag.schema import Answer, AnswerSentence, ArticleReport, Citation, IngestReport, Support
+from rag.schema import Answer, AnswerSentence, ArticleReport, Citation, IngestReport, Refusal, Support
 from ui import render
 
 pytestmark = pytest.mark.unit
@@ -17,8 +17,9 @@ CITATION = Citation(1, "a1", "c1", "Bridge <reopens>", "Tessaly Times", date(202
 
 
 def make(sentences, refused=False, complete=True, note=""):
-    return Answer("q", "q", "text", tuple(sentences), () if refused else (CITATION,), refused=refused, complete=complete,
-                  note=note)
+    return Answer("q", "q", "text", tuple(sentences), () if refused else (CITATION,),
+                  refusal=Refusal("missing_terms", "The indexed articles never mention “Zorbia”.") if refused else None,
+                  complete=complete, note=note)
 
 
 def test_markers_link_to_sources_and_unsupported_is_marked():

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from datetime import date
 
+from rag.dates import describe
 from rag.schema import Answer, Citation, Hit, IndexStats, IngestReport
 
 REFUSAL_ICON = "ℹ️"
@@ -18,12 +20,32 @@ def marker_links(numbers: Sequence[int]) -> str:
     return "".join(f"[[{n}]](#src-{n})" for n in numbers)
 
 
+UNKNOWN_DATE = "date unknown"
+
+
+def day(value: date | None) -> str:
+    return value.isoformat() if value else UNKNOWN_DATE
+
+
+def dates_line(answer: Answer) -> str:
+    """Which dates were read from the question, as a small line above the answer ("" when none)."""
+    if not answer.dates:
+        return ""
+    return (f"🗓️ *Dates read from the question: “{html.escape(answer.dates.text)}” = {describe(answer.dates)} "
+            "(articles from then rank higher; none are left out).*")
+
+
 def answer_markdown(answer: Answer) -> str:
-    """The answer with clickable [n] markers; unsupported sentences visibly marked; refusals as information."""
+    """The answer with clickable [n] markers, its answering span first in bold; unsupported sentences visibly
+    marked; refusals as information with their reason."""
+    head = dates_line(answer)
     if answer.refused:
-        text = f"{REFUSAL_ICON} {answer.text}"
-        return text + (f"\n\n*{answer.note}*" if answer.note else "")
+        reason = f" {answer.refusal.reason}" if answer.refusal and answer.refusal.reason else ""
+        text = f"{REFUSAL_ICON} {answer.text}{reason}"
+        return "\n\n".join(x for x in (head, text, f"*{answer.note}*" if answer.note else "") if x)
     parts = []
+    if answer.lead:
+        parts.append(f"**{answer.lead}** {marker_links([answer.lead_citation])} —")
     for sentence in answer.sentences:
         body = sentence.text
         markers = marker_links(sentence.citations)
@@ -31,6 +53,8 @@ def answer_markdown(answer: Answer) -> str:
             body = f"{UNSUPPORTED_MARK} *{body}* (not supported by the sources)"
         parts.append(f"{body} {markers}".rstrip())
     text = " ".join(parts)
+    if head:
+        text = f"{head}\n\n{text}"
     if not answer.complete:
         text += f"\n\n{UNSUPPORTED_MARK} *The answer is incomplete.*"
     if answer.note:
@@ -79,7 +103,7 @@ def sources_html(answer: Answer) -> str:
     cards = []
     for c in answer.citations:
         spans = [(s.start, s.end) for sentence in answer.sentences for s in sentence.support if s.citation == c.number]
-        published = c.published.isoformat() if c.published else "undated"
+        published = day(c.published)
         cards.append(_card(c.number, c.title, c.outlet, published, c.url, c.source, _highlight(c, spans),
                            c.also_reported))
     return '<div class="nr-sources">' + "".join(cards) + "</div>"
@@ -88,7 +112,7 @@ def sources_html(answer: Answer) -> str:
 def retrieved_html(hits: Sequence[Hit]) -> str:
     """While the answer streams: the passages the answerer is reading."""
     cards = [_card(i, h.passage.title, h.passage.outlet,
-                   h.passage.published.isoformat() if h.passage.published else "undated",
+                   day(h.passage.published),
                    h.passage.url, h.passage.source, html.escape(h.passage.text), h.also_reported)
              for i, h in enumerate(hits, start=1)]
     return '<div class="nr-sources nr-pending">' + "".join(cards) + "</div>"

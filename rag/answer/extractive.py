@@ -1,28 +1,122 @@
-"""The model-free answerer: the few sentences of the retrieved passages that best answer the question.
+"""The model-free answerer: answer first, then the sentences that support it, all verbatim.
 
-Each sentence of the context is scored by embedding similarity to the question
-plus the share of the question's content words it contains. The best one is
-taken, then up to ``[answer] max_sentences`` more that score close to it and do
-not repeat what was already chosen. They are printed in passage order, each with
-its source's marker, and then go through the same citation verifier as LLM text.
+1. The question is classified by what it asks for (:func:`question_kind`): a number
+   ("how many", "how much"), a date ("when", "what year"), a person ("who"), a place
+   ("where"), a name ("which team"), or something longer (what, why, yes/no).
+2. Every whole sentence of the passages (the context plus the next-best candidates) is scored
+   by embedding similarity to the question plus the share of the question's content words it
+   holds (stemmed: "commanding" answers "command"; weighed by their rarity in the corpus),
+   with a small prior for better-ranked passages. A sentence holding a span of the asked-for
+   kind that the question does not already contain scores higher.
+3. The best sentence opens the answer; up to ``[answer] max_sentences`` more that score
+   close to it and do not repeat it follow. The shortest span of the asked-for kind in
+   the best sentence, nearest the question's words, becomes the answer's *lead*: shown
+   first, in bold. Fragments that start mid-sentence are never chosen.
+
+Everything is a verbatim substring of a passage and goes through the same citation
+verifier as LLM text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from rag.answer.citations import EmbedFn
+from rag.bm25 import tokens
 from rag.config import AnswerSettings
 from rag.schema import Hit
 from rag.text import sentence_spans, terms
 
 SIMILARITY_WEIGHT = 0.6  # the rest is word overlap with the question
 RANK_PRIOR = 0.15  # sentences of better-ranked passages get up to this much extra (first passage: all of it)
+KIND_BONUS = 0.25  # a sentence holding a span of the asked-for kind scores this share higher
 KEEP_RATIO = 0.85  # further sentences must score at least this share of the best one
 MIN_WORDS = 5  # shorter fragments (datelines, captions) are not answers
+
+_NUMBER_WORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+                r"sixty|seventy|eighty|ninety|hundred|dozens?|hundreds|thousands|millions|billions|half|a half|a quarter|"
+                r"third|thirds|quarter|quarters|first|second|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d+(?:st|nd|rd|th))")
+_SCALE = r"(?:hundred|thousand|million|billion|trillion|percent|per cent|%|bn|m|k)"
+_NUMBER = re.compile(
+    r"(?:(?:more than|less than|fewer than|about|nearly|almost|over|under|at least|up to|around|approximately|"
+    r"roughly|some|only|just)\s+)?"
+    rf"(?:[$£€¥]\s?)?(?:\d[\d,]*(?:\.\d+)?|{_NUMBER_WORD}(?:[\s-](?:and\s)?{_NUMBER_WORD})*)"
+    rf"(?:[\s-]{_SCALE}\b|%)*", re.IGNORECASE)
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|"
+          r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_DATE = re.compile(
+    rf"\b(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
+    rf"|(?:early\s+|late\s+|mid-?)?{_MONTH}\s+\d{{4}}|(?:in\s+)?(?:19|20)\d{{2}}|(?:last|this|next)\s+(?:week|month|year)"
+    r"|(?:on\s+)?(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)|yesterday|today|tomorrow)\b")
+_NAME = re.compile(r"\b[A-Z][\w’'.&-]*(?:\s+(?:(?:de|of|the|von|van|der|la|le|du|del|da|al|bin|and|&)\s+)*[A-Z][\w’'.&-]*)*")
+_NAME_STOP = frozenset(
+    """The A An In On At But And He She It They We I His Her Their This That These Those There When While After Before If
+    As So Mr Mrs Ms Dr Sen Rep Gov Gen Lt Maj Col Retired Whether However Although Though Despite Meanwhile According Since
+    Because Still Yet Also Even Then Now Here What Who Which Where Why How Last Next Earlier Later Many Some Several Both All
+    Most Other Another One Two Three For From With Without By Of To Its Our Your My Not No Yes Such Former Chief President
+    Secretary Minister Senator Spokesperson Officials Official""".split()  # noqa: SIM905
+)
+_ORG_WORD = re.compile(r"\b(Institute|University|College|Department|Ministry|Agency|Council|Committee|Center|Centre|"
+                       r"Group|Bank|Company|Corp|Corporation|Inc|Ltd|Times|News|Post|Journal|Network|Foundation|"
+                       r"Association|Organization|Organisation|Office|Party|Army|Navy|Force|Commission|Court|School|"
+                       r"Hospital|Club|Team|Service|Administration|Bureau|Board|Fund|Trust|Union)\b")
+_PLACE_BEFORE = re.compile(r"\b(in|at|to|from|near|into|across|outside|inside)\s+(the\s+)?$", re.IGNORECASE)
+
+Kind = str  # "number" | "date" | "person" | "place" | "name" | "employer" | "other"
+
+
+def question_kind(question: str) -> Kind:
+    """What kind of answer the question asks for."""
+    q = " " + question.lower().replace("’", "'") + " "
+    if re.search(r"\bhow (many|much|long|old|far|big|large|often|tall|high|fast)\b|\bwhat (percentage|share|number|"
+                 r"amount|proportion|fraction|price|cost)\b|\bby how\b", q):
+        return "number"
+    if re.search(r"\bwhen\b|\bwhat (year|date|day|month|time)\b|\bwhich (year|date|day|month)\b|\bhow soon\b", q):
+        return "date"
+    if re.search(r"\bwho(m|se)?\b", q):
+        return "person"
+    if re.search(r"\bwhere (does|did|do|is|was|has) .*\b(work|works|worked|employ|teach|study|serve|job)\b|"
+                 r"\bwho (does|did|do) .*\bwork for\b|\bwhat is .*'s (job|role|position|employer|title)\b", q):
+        return "employer"
+    if re.search(r"\bwhere\b|\bwhich (country|city|state|region|town|port|place|province|island|continent|capital)\b|"
+                 r"\bwhat (country|city|state|region|town|port|place|province|island|continent|capital)\b", q):
+        return "place"
+    if re.search(r"\b(which|what) (team|company|firm|group|organi[sz]ation|party|agency|outlet|newspaper|network|"
+                 r"university|institute|club|brand|band|film|movie|show|book|app|website|airline|bank|nation)\b", q):
+        return "name"
+    return "other"
+
+
+def spans_of(kind: Kind, sentence: str, question: str) -> list[tuple[int, int]]:
+    """Spans of ``sentence`` that could answer a question of ``kind`` and that the question does not already hold."""
+    if kind == "number":
+        found = [m.span() for m in _NUMBER.finditer(sentence) if re.search(r"\d|[a-z]{3}", m.group(0), re.I)
+                 and m.group(0).strip()]
+    elif kind == "date":
+        found = [m.span() for m in _DATE.finditer(sentence)]
+    elif kind in ("person", "place", "name", "employer"):
+        found = []
+        for m in _NAME.finditer(sentence):
+            tokens = list(re.finditer(r"\S+", m.group(0)))
+            while tokens and tokens[0].group(0).rstrip(".") in _NAME_STOP:  # "In Berlin" -> "Berlin"
+                tokens.pop(0)
+            if tokens:
+                found.append((m.start() + tokens[0].start(), m.end()))
+    else:
+        return []
+    asked = {w.lower() for w in re.findall(r"[\w’'-]+", question)}
+    out = []
+    for start, end in found:
+        text = sentence[start:end].strip(" ,.;:")
+        words = re.findall(r"[\w’'-]+", text.lower())
+        if words and not all(w in asked for w in words) and text:
+            offset = sentence.find(text, start)
+            out.append((offset, offset + len(text)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -31,36 +125,96 @@ class Candidate:
     start: int
     text: str
     score: float
+    spans: tuple[tuple[int, int], ...] = ()  # spans of the asked-for kind, in ``text``
 
 
-def candidates(question: str, hits: Sequence[Hit], embed: EmbedFn) -> tuple[list[Candidate], np.ndarray]:
-    """Every sentence of the passages, scored against the question; with their embeddings."""
+@dataclass(frozen=True)
+class Extraction:
+    text: str  # the answer with [n] markers (n = 1-based position in the hits); "" when nothing fits
+    lead: str = ""  # the shortest span that answers, verbatim from the first sentence
+    lead_hit: int = 0  # which hit ``lead`` comes from (0-based)
+
+
+def _unit(token: str) -> float:
+    return 1.0
+
+
+def candidates(question: str, hits: Sequence[Hit], embed: EmbedFn,
+               weight: Callable[[str], float] = _unit) -> tuple[list[Candidate], np.ndarray]:
+    """Every whole sentence of the passages, scored against the question; with their embeddings.
+    ``weight`` weighs a question word (stemmed) by its rarity in the corpus."""
     pieces: list[tuple[int, int, str]] = []
     for i, hit in enumerate(hits):
         text = hit.passage.text
         for start, end in sentence_spans(text):
             sentence = text[start:end].strip()
-            if len(sentence.split()) >= MIN_WORDS and not sentence.rstrip("”\"’' ").endswith("?"):  # a question answers nothing
+            if (len(sentence.split()) >= MIN_WORDS and not sentence.rstrip("”\"’' ").endswith("?")  # a question answers nothing
+                    and not sentence[:1].islower()):  # a fragment cut mid-sentence
                 pieces.append((i, start, sentence))
     if not pieces:
         return [], np.zeros((0, 1), dtype=np.float32)
     vectors = embed([p[2] for p in pieces])
     query = embed([question])[0]
     similarity = vectors @ query
-    q_terms = set(terms(question))
+    q_weights = {t: weight(t) for t in dict.fromkeys(tokens(question))}
+    total = sum(q_weights.values())
+    kind = question_kind(question)
     scored = []
     for (i, start, sentence), sim in zip(pieces, similarity):
-        overlap = len(q_terms & set(terms(sentence))) / len(q_terms) if q_terms else 0.0
+        held = set(tokens(sentence))
+        overlap = sum(w for t, w in q_weights.items() if t in held) / total if total else 0.0
         relevance = SIMILARITY_WEIGHT * float(sim) + (1 - SIMILARITY_WEIGHT) * overlap
-        scored.append(Candidate(i, start, sentence, relevance * (1 + RANK_PRIOR / (i + 1))))
+        spans = tuple(spans_of(kind, sentence, question))
+        bonus = 1 + KIND_BONUS if spans else 1.0
+        scored.append(Candidate(i, start, sentence, relevance * bonus * (1 + RANK_PRIOR / (i + 1)), spans))
     return scored, vectors
 
 
-def extractive_answer(question: str, hits: Sequence[Hit], embed: EmbedFn, settings: AnswerSettings) -> str:
-    """Answer text with ``[n]`` markers (n = 1-based position in ``hits``); "" when nothing fits."""
-    scored, vectors = candidates(question, hits, embed)
-    if not scored:
+def _preference(kind: Kind, text: str, start: int, end: int) -> int:
+    """0 for a span that looks most like the asked-for kind, 1 otherwise."""
+    before = text[max(0, start - 12):start]
+    span = text[start:end]
+    if kind == "employer":
+        return 0 if _ORG_WORD.search(span) or re.search(r"\b(at|for|of)\s+(the\s+)?$", before) else 1
+    if kind == "place":
+        return 0 if _PLACE_BEFORE.search(before) else 1
+    if kind == "person":
+        return 0 if len(span.split()) >= 2 and not _ORG_WORD.search(span) else 1
+    return 0
+
+
+def lead_span(candidate: Candidate, question: str) -> str:
+    """The span of the asked-for kind that looks most like one and sits nearest the question's words
+    (summed distance to each question word the sentence holds); shortest on ties."""
+    if not candidate.spans:
         return ""
+    kind = question_kind(question)
+    q_terms = set(terms(question))
+    text = candidate.text
+    places: dict[str, list[int]] = {}
+    for m in re.finditer(r"[\w’'-]+", text):
+        for term in set(terms(m.group(0))) & q_terms:
+            places.setdefault(term, []).append(m.start())
+
+    def rank(span: tuple[int, int]) -> tuple[int, float, int]:
+        start, end = span
+        near = sum(min(start - p if p < start else max(0, p - end) for p in spots) for spots in places.values())
+        return (_preference(kind, text, start, end), near, end - start)
+
+    start, end = min(candidate.spans, key=rank)
+    if kind == "number":  # "seven million" + "rounds" when the question counts rounds
+        follow = re.match(r"\s+([\w’'-]+)", text[end:])
+        if follow and set(terms(follow.group(1))) & q_terms:
+            end += follow.end()
+    return text[start:end]
+
+
+def extract(question: str, hits: Sequence[Hit], embed: EmbedFn, settings: AnswerSettings,
+            weight: Callable[[str], float] = _unit) -> Extraction:
+    """The extractive answer to ``question`` from ``hits``."""
+    scored, vectors = candidates(question, hits, embed, weight)
+    if not scored:
+        return Extraction("")
     order = sorted(range(len(scored)), key=lambda k: -scored[k].score)
     best = scored[order[0]].score
     chosen: list[int] = []
@@ -70,5 +224,7 @@ def extractive_answer(question: str, hits: Sequence[Hit], embed: EmbedFn, settin
         if any(float(vectors[k] @ vectors[j]) >= settings.redundancy for j in chosen):
             continue
         chosen.append(k)
-    chosen.sort(key=lambda k: (scored[k].hit_index, scored[k].start))
-    return " ".join(f"{scored[k].text} [{scored[k].hit_index + 1}]" for k in chosen)
+    first = scored[chosen[0]]
+    text = " ".join(f"{scored[k].text} [{scored[k].hit_index + 1}]" for k in chosen)
+    return Extraction(text, lead_span(first, question), first.hit_index)
+

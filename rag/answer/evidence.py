@@ -1,0 +1,177 @@
+"""Does the corpus hold what the question asks about? Its own words first, then dense similarity.
+
+* **Named terms**: the question's names and unusual terms ("Tour de France", "Xi Jinping",
+  "COVID-19", "1998"): capitalised runs (allowing "de", "of", "von", ...), words with a
+  capital and a digit, years, and the names inside quoted phrases. Each is looked up in the
+  retrieval candidates and in the passages BM25 ranks best for it. A phrase with a connector
+  must appear whole; a name may appear with its words apart in one passage, and a person's
+  name by a rare last word ("Cantona").
+* **Unknown words**: the question's content words the corpus never uses ("tiramisu").
+* **Dense similarity** of the best candidate passage to the question.
+
+The rule, in order: refuse when the named terms found nowhere hold at least a quarter of the
+question's content words (a confident answer about another Tour is worse than none); refuse
+when a third of its content words are unknown to the corpus (unless its named terms are all
+found: "What is Andrew Yeo's job?" where the article says "senior fellow"); refuse when no
+passage reaches ``[answer] min_relevance``, unless every named term is found and one of them is rare in the
+corpus (MiniLM embeds "What is Andrew Yeo's job?" far from any passage: similarity 0.16).
+Measured on realtimeqa-dev and an off-corpus set (README, Quality).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from rag.config import AnswerSettings
+from rag.dates import MONTHS, WEEKDAYS
+from rag.schema import Hit, Refusal
+from rag.text import STOPWORDS, terms
+
+CONNECTORS = frozenset({"de", "of", "the", "von", "van", "der", "la", "le", "du", "del", "da", "al", "bin", "y"})
+MISSING_SHARE = 0.25  # refuse when the named terms found nowhere hold this share of the question's content words
+UNKNOWN_SHARE = 1 / 3  # refuse when at least this share of the question's content words occur nowhere in the corpus
+RARE_SHARE = 0.002  # a word at most this share of passages (or RARE_COUNT of them) use is rare
+RARE_COUNT = 3
+QUESTION_WORDS = frozenset({"what", "who", "whom", "whose", "when", "where", "which", "why", "how", "is", "are", "was",
+                            "were", "do", "does", "did", "can", "could", "will", "would", "should", "has", "have", "had",
+                            "tell", "give", "list", "name", "describe", "explain", "summarize", "summarise", "according",
+                            "please", "in", "on", "at", "since", "after", "before", "during", "this", "last", "the"})
+_TOKEN = re.compile(r"[\"“”]([^\"“”]{3,60})[\"“”]|[A-Za-z0-9][\w'’.&-]*")
+
+
+def _plain(word: str) -> str:
+    word = word.replace("’", "'").rstrip(".,;:!?")
+    return word[:-2] if word.lower().endswith("'s") else word
+
+
+def _is_name(word: str) -> bool:
+    """A word that names something: capitalised (not a common function word, month or weekday),
+    with a digit and a letter ("COVID-19", "F-16"), or with an inner capital ("iPhone")."""
+    low = word.lower()
+    if low in STOPWORDS or low in QUESTION_WORDS or low in MONTHS or low in WEEKDAYS:
+        return False
+    if re.fullmatch(r"(?:1[89]|20)\d\d", word):  # a year: "the 1998 World Cup"
+        return True
+    if re.search(r"\d", word):  # "COVID-19", "F-16", "carbon-14"; not "2023", "10-race" or "600-year-old"
+        return bool(re.match(r"[A-Za-z]", word) and re.search(r"[A-Za-z]", word))
+    return word[:1].isupper() or bool(re.search(r"[a-z][A-Z]", word))
+
+
+def named_terms(question: str) -> list[str]:
+    """The names and unusual terms of ``question``, in order (see the module docstring)."""
+    out: list[str] = []
+    run: list[str] = []
+
+    def close() -> None:
+        while run and run[-1].lower() in CONNECTORS:
+            run.pop()
+        if run:
+            out.append(" ".join(run))
+        run.clear()
+
+    for match in _TOKEN.finditer(question):
+        if match.group(1):  # a quoted phrase: often a paraphrase, so only its names count
+            close()
+            out += [t for t in named_terms(match.group(1))]
+            continue
+        word = _plain(match.group(0))
+        if word and _is_name(word) or run and word.lower() in CONNECTORS:
+            run.append(word)
+        else:
+            close()
+        if match.group(0)[-1:] in ".?!,;:" and not re.fullmatch(r"(?:[A-Z]\.)+", match.group(0)):
+            close()
+    close()
+    return list(dict.fromkeys(out))
+
+
+def _normal(text: str) -> str:
+    """Lower-case words separated by single spaces (and at both ends), accents and curly quotes removed."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    return " " + " ".join(re.findall(r"[\w&]+", text.lower())) + " "
+
+
+def _words(term: str) -> list[str]:
+    return _normal(term).split()
+
+
+def person_like(term: str) -> bool:
+    """Two or three capitalised alphabetic words without connectors: "Patrick Cronin", "Sauli Niinistö"."""
+    words = term.split()
+    return 2 <= len(words) <= 3 and all(w[:1].isupper() and w.isalpha() for w in words)
+
+
+def found(term: str, passages: Sequence[str], rare: Callable[[str], bool] = lambda w: False) -> bool:
+    """``term`` occurs in one of the normalised ``passages``: whole; or, for a name without connectors, with all
+    its words in one passage ("Cronin ... Patrick"); or, for a person's name, by a rare last word ("Cantona")."""
+    words = _words(term)
+    if not words:
+        return True
+    phrase = f" {' '.join(words)} "
+    loose = len(words) > 1 and not any(w in CONNECTORS for w in words)
+    surname = f" {words[-1]} " if person_like(term) and rare(words[-1]) else None
+    return any(phrase in p or (loose and all(f" {w} " in p for w in words)) or (surname is not None and surname in p)
+               for p in passages)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    best_dense: float
+    terms: tuple[str, ...]  # the question's named terms
+    missing: tuple[str, ...]  # of those, the ones found nowhere
+    words: tuple[str, ...] = ()  # the question's content words
+    unknown: tuple[str, ...] = ()  # of those, the ones the corpus never uses
+    specific: bool = False  # a named term found is rare in the corpus ("Andrew Yeo"): the question is about it
+
+
+class Corpus(Protocol):
+    """What the evidence check needs from the index (rag.retrieve.Retriever provides it)."""
+
+    def knows(self, word: str) -> bool: ...  # the corpus uses this (content) word somewhere
+
+    def frequency(self, word: str) -> tuple[int, int]: ...  # (passages that use this word, all passages)
+
+    def passages_with(self, text: str) -> list[str]: ...  # the passages that best match ``text`` lexically
+
+
+def weigh(question: str, candidates: Sequence[Hit], corpus: Corpus) -> Evidence:
+    """How well the candidates, and the corpus, cover ``question``."""
+    normal = [_normal(f"{h.passage.title} {h.passage.text}") for h in candidates]
+
+    def rare(word: str) -> bool:
+        used, total = corpus.frequency(word)
+        return 0 < used <= max(RARE_COUNT, RARE_SHARE * total)
+
+    named = named_terms(question)
+    missing = [t for t in named if not found(t, normal, rare)
+               and not found(t, [_normal(p) for p in corpus.passages_with(t)], rare)]
+    words = list(dict.fromkeys(terms(question)))
+    unknown = [w for w in words if not corpus.knows(w)]
+    best = max((h.dense for h in candidates), default=0.0)
+    specific = any(rare(w) for t in named if t not in missing for w in _words(t))
+    return Evidence(best, tuple(named), tuple(missing), tuple(words), tuple(unknown), specific)
+
+
+def refusal(question: str, candidates: Sequence[Hit], settings: AnswerSettings, corpus: Corpus) -> Refusal | None:
+    """A Refusal when the candidates do not cover ``question``, else None (see the module docstring)."""
+    if not candidates:
+        return Refusal("no_passage", "No indexed passage matches the question.")
+    evidence = weigh(question, candidates, corpus)
+    words = set(evidence.words)
+    lost = {w for t in evidence.missing for w in _words(t)} & words
+    if evidence.missing and len(lost) >= MISSING_SHARE * len(words):
+        return Refusal("missing_terms", "The indexed articles never mention " +
+                       ", ".join(f"“{t}”" for t in evidence.missing) + ".", evidence.missing)
+    if evidence.unknown and len(evidence.unknown) >= UNKNOWN_SHARE * len(words) and not (evidence.terms and not lost):
+        return Refusal("missing_terms", "The indexed articles never use the words " +
+                       ", ".join(f"“{t}”" for t in evidence.unknown) + ".", evidence.unknown)
+    if evidence.best_dense < settings.min_relevance and not (evidence.specific and not evidence.missing):
+        return Refusal("low_similarity", f"No passage is close to the question (best similarity "
+                       f"{evidence.best_dense:.2f} < [answer] min_relevance {settings.min_relevance}).")
+    return None

@@ -1,0 +1,59 @@
+"""One implementation of the explicit filters (date range, outlets), rendered for both retrieval paths.
+
+``FilterRule.of(filters)`` compiles a :class:`rag.schema.Filters` once into integer
+date keys and outlet keys; ``where()`` renders it as a Chroma ``where`` clause for
+the dense search and ``mask()`` as a boolean mask over the lexical index's per-chunk
+columns. Both say the same thing: an undated chunk never passes a date bound.
+Explicit filters are exact; dates read from a question are a ranking signal
+(:mod:`rag.retrieve`), never a filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rag.schema import Filters, date_key, outlet_key
+
+
+@dataclass(frozen=True)
+class FilterRule:
+    since: int | None  # YYYYMMDD keys, inclusive
+    until: int | None
+    outlets: tuple[str, ...]  # outlet keys
+
+    @classmethod
+    def of(cls, filters: Filters | None) -> FilterRule | None:
+        """The compiled rule, or None when ``filters`` admit everything."""
+        if not filters:
+            return None
+        return cls(date_key(filters.since) if filters.since else None,
+                   date_key(filters.until) if filters.until else None,
+                   tuple(outlet_key(o) for o in filters.outlets))
+
+    def where(self) -> dict[str, Any] | None:
+        """The Chroma ``where`` clause."""
+        conditions: list[dict[str, Any]] = []
+        if self.since is not None:
+            conditions.append({"published_key": {"$gte": self.since}})
+        if self.until is not None:
+            conditions.append({"published_key": {"$lte": self.until}})
+            conditions.append({"published_key": {"$gt": 0}})
+        if self.outlets:
+            conditions.append({"outlet_key": {"$in": list(self.outlets)}})
+        if not conditions:
+            return None
+        return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+    def mask(self, date_keys: np.ndarray, outlets: np.ndarray) -> np.ndarray:
+        """Which rows (chunks) pass, given per-row date keys (0 = undated) and outlet keys."""
+        allowed = np.ones(len(date_keys), dtype=bool)
+        if self.since is not None:
+            allowed &= date_keys >= self.since
+        if self.until is not None:
+            allowed &= (date_keys <= self.until) & (date_keys > 0)
+        if self.outlets:
+            allowed &= np.isin(outlets, list(self.outlets))
+        return allowed
