@@ -114,12 +114,6 @@ class LexicalIndex:
                 return date_from_key(int(keys[i]))
         return date_from_key(int(keys[-1]))
 
-    @functools.cached_property
-    def typical_date(self) -> date | None:
-        """The median article date: where the recency prior puts undated articles."""
-        keys = self.article_dates
-        return date_from_key(int(keys[len(keys) // 2])) if len(keys) else None
-
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query`` (zeros when no query word is indexed)."""
         if self.model is None or not self.chunk_ids:

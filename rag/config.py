@@ -96,8 +96,8 @@ class RetrieveSettings:
     max_per_article: int = 2
     duplicate_threshold: float = 0.6
     date_grace_days: int = 7
-    recency_weight: float = 0.5
-    recency_half_life_days: float = 30.0
+    recency_weight: float = 1.0
+    recency_half_life_days: float = 14.0
     date_weight: float = 1.0
     date_half_life_days: float = 14.0
     recent_candidates: int = 20
@@ -122,7 +122,7 @@ class RetrieveSettings:
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    min_relevance: float = 0.4
+    min_relevance: float = 0.3
     support_similarity: float = 0.6
     support_overlap: float = 0.7
     max_sentences: int = 3

@@ -42,6 +42,7 @@ class Question:
     answers: tuple[str, ...] = ()  # alternatives to ``answer``: any one counts
     article: str = ""  # the source (file name) of the article that holds the answer
     history: tuple[str, ...] = ()  # earlier questions of the same conversation
+    topic: str = ""  # free-form label of the question set (off-corpus sets: "near", "far", "sport", ...)
 
     @property
     def off_corpus(self) -> bool:
@@ -80,7 +81,7 @@ def load_questions(path: Path) -> list[Question]:
                 choices=tuple(row.get("choices") or ()), gold_urls=tuple(row.get("gold_urls") or ()),
                 date=date.fromisoformat(row["date"][:10]) if row.get("date") else None,
                 answers=tuple(str(a) for a in row.get("answers") or ()), article=str(row.get("article", "")),
-                history=tuple(str(h) for h in row.get("history") or ()),
+                history=tuple(str(h) for h in row.get("history") or ()), topic=str(row.get("topic", "")),
             ))
         except (ValueError, KeyError, TypeError) as exc:
             raise NewsragError(f"{path} line {number}: not a question record ({exc})") from exc

@@ -23,18 +23,21 @@ class FilterRule:
     since: int | None  # YYYYMMDD keys, inclusive
     until: int | None
     outlets: tuple[str, ...]  # outlet keys
+    undated: bool = False  # undated chunks pass the date bounds (candidate pools only; never an explicit filter)
 
     @classmethod
-    def of(cls, filters: Filters | None) -> FilterRule | None:
+    def of(cls, filters: Filters | None, undated: bool = False) -> FilterRule | None:
         """The compiled rule, or None when ``filters`` admit everything."""
         if not filters:
             return None
         return cls(date_key(filters.since) if filters.since else None,
                    date_key(filters.until) if filters.until else None,
-                   tuple(outlet_key(o) for o in filters.outlets))
+                   tuple(outlet_key(o) for o in filters.outlets), undated)
 
     def where(self) -> dict[str, Any] | None:
-        """The Chroma ``where`` clause."""
+        """The Chroma ``where`` clause (of an exact rule: Chroma cannot select chunks that lack a date)."""
+        if self.undated:
+            raise ValueError("a rule that admits undated chunks has no Chroma where clause")
         conditions: list[dict[str, Any]] = []
         if self.since is not None:
             conditions.append({"published_key": {"$gte": self.since}})
@@ -49,11 +52,12 @@ class FilterRule:
 
     def mask(self, date_keys: np.ndarray, outlets: np.ndarray) -> np.ndarray:
         """Which rows (chunks) pass, given per-row date keys (0 = undated) and outlet keys."""
-        allowed = np.ones(len(date_keys), dtype=bool)
+        dated = np.ones(len(date_keys), dtype=bool)
         if self.since is not None:
-            allowed &= date_keys >= self.since
+            dated &= date_keys >= self.since
         if self.until is not None:
-            allowed &= (date_keys <= self.until) & (date_keys > 0)
+            dated &= (date_keys <= self.until) & (date_keys > 0)
+        allowed = dated | (date_keys == 0) if self.undated else dated
         if self.outlets:
             allowed &= np.isin(outlets, list(self.outlets))
         return allowed

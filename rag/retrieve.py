@@ -13,8 +13,8 @@
    the last recency half-life before today), so an in-range article that loses
    on topic alone can still be weighed.
 4. Fusion (convex or reciprocal-rank) times the date factors: a recency prior
-   around today (undated articles count as published on the corpus's median date,
-   neither old nor new) and the question's date range. As of a given day,
+   around today and the question's date range; an undated article gets the best factor of
+   the dated candidates (an unknown date is never held against it). As of a given day,
    articles published after it did not exist yet: they rank after every article
    that did.
 5. The context keeps at most ``max_per_article`` passages of one article, and
@@ -44,6 +44,7 @@ from rag.store import Store
 
 log = logging.getLogger(__name__)
 BROAD_FILTER = 0.1  # filters admitting at least this share of chunks are applied after the dense search
+POOL_DEPTH = 3000  # how deep the unfiltered dense search goes to find candidates from a question's date range
 
 
 def passage_from(chunk_id: str, text: str, meta: dict[str, Any]) -> Passage:
@@ -89,27 +90,31 @@ class DatePrior:
     """How an article's publication date weighs on its score, for one question."""
 
     today: date
-    typical: date | None  # the corpus's median date: where undated articles are put for recency
     window: DateRange  # read from the question (may be empty)
     as_of: bool
     settings: RetrieveSettings
 
-    def factor(self, published: date | None) -> float:
+    def factor(self, published: date) -> float:
+        """Recency around today times nearness to the question's date range."""
         cfg = self.settings
         out = 1.0
         if cfg.recency_weight > 0 and cfg.recency_half_life_days > 0:
-            day = published or self.typical
-            if day is not None:
-                age = abs((self.today - day).days)
-                out *= 1.0 + cfg.recency_weight * 0.5 ** (age / cfg.recency_half_life_days)
+            age = abs((self.today - published).days)
+            out *= 1.0 + cfg.recency_weight * 0.5 ** (age / cfg.recency_half_life_days)
         if self.window and cfg.date_weight > 0:
             out *= 1.0 + cfg.date_weight * 0.5 ** (self.distance(published) / cfg.date_half_life_days)
         return out
 
-    def distance(self, published: date | None) -> float:
-        """Days between ``published`` and the question's range (grace included); undated: one half-life."""
-        if published is None:
-            return self.settings.date_half_life_days
+    def factors(self, days: list[date | None]) -> list[float]:
+        """The factor of each article. A date nobody knows is never held against an article: an undated one gets
+        the best factor of the dated ones among them (measured on realtimeqa-dev with its dates removed: the
+        median factor, or the corpus's median date, cost Hit@1 0.36 and 0.31 against the dated run)."""
+        dated = [self.factor(d) for d in days if d is not None]
+        neutral = max(dated) if dated else 1.0
+        return [self.factor(d) if d is not None else neutral for d in days]
+
+    def distance(self, published: date) -> float:
+        """Days between ``published`` and the question's range (grace included)."""
         since, until = self.window.since, self.window.until
         if until is not None:
             until = until + timedelta(days=self.settings.date_grace_days)
@@ -163,11 +168,11 @@ class Retriever:
         return min((index.frequency(t) for t in tokens(word)), default=0), len(index)
 
     def passages_with(self, text: str, n: int = 10) -> list[str]:
-        """The texts of the ``n`` chunks that BM25 ranks best for ``text``."""
+        """Title, text and publication date of the ``n`` chunks that BM25 ranks best for ``text``."""
         found = self._lexical(text, Filters(), self.lexical.get(), n)
         if not found:
             return []
-        return [f"{meta.get('title', '')} {body}" for _, body, meta in self.store.get_chunks([cid for cid, _ in found])]
+        return [f"{meta.get('title', '')} {body} {meta.get('published', '')}" for _, body, meta in self.store.get_chunks([cid for cid, _ in found])]
 
     def search(self, query: str, filters: Filters | None = None, *, top_k: int | None = None,
                today: date | None = None, question_dates: bool = True) -> Retrieval:
@@ -183,7 +188,7 @@ class Retriever:
         as_of = today is not None
         today = today or index.corpus_today(date.today()) or date.today()
         window = parse_date_range(query, today) if question_dates else DateRange()
-        prior = DatePrior(today, index.typical_date, window, as_of, cfg)
+        prior = DatePrior(today, window, as_of, cfg)
         vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
         ranked = self._fused(query, vector, filters, index, prior)
         hits = self._diversify(ranked, top_k)
@@ -192,31 +197,42 @@ class Retriever:
 
     # -- stages ---------------------------------------------------------------------------------
 
-    def _dense(self, vector: np.ndarray, filters: Filters, depth: int,
-               index: LexicalIndex) -> list[tuple[str, float, str, dict[str, Any]]]:
-        """Dense candidates. A broad filter (admitting at least 10% of chunks) is applied after an unfiltered,
-        deeper HNSW search, which is several times faster in Chroma than its filtered search; a narrow one
-        goes to Chroma as a ``where`` clause."""
-        rule = FilterRule.of(filters)
+    def _dense(self, vector: np.ndarray, filters: Filters, depth: int, index: LexicalIndex,
+               exact: bool = True) -> list[tuple[str, float, str, dict[str, Any]]]:
+        """Dense candidates. Chroma returns ids and distances fast but its ``where`` search and its documents are
+        slow, so a filter admitting at least 10% of chunks (or any filter, when ``exact`` is False: the date pool
+        only adds candidates) is applied to a deeper unfiltered search; a narrow exact filter goes to Chroma as a
+        ``where`` clause. Texts and metadata are then read by id."""
+        rule = FilterRule.of(filters, undated=not exact)
         mask = index.mask(rule)
-        if mask is not None and not mask.any():
+        found: list[tuple[str, float]] | None = None
+        if rule is None or mask is None:
+            found = [(cid, sim) for cid, sim, _, _ in self.store.nearest(vector, depth, with_chunks=False)]
+        else:
+            admitted = int(mask.sum())
+            if admitted == 0:
+                return []
+            share = admitted / len(mask)
+            if share >= BROAD_FILTER or not exact:
+                wide = min(len(mask), math.ceil(depth / share * 1.5) if share >= BROAD_FILTER else POOL_DEPTH)
+                kept = [(cid, sim) for cid, sim, _, _ in self.store.nearest(vector, max(depth, wide), with_chunks=False)
+                        if (row := index.positions.get(cid)) is not None and mask[row]][:depth]
+                if not exact or len(kept) >= min(depth, admitted):
+                    found = kept
+            if found is None:
+                found = [(cid, sim) for cid, sim, _, _ in
+                         self.store.nearest(vector, min(depth, admitted), rule.where(), with_chunks=False)]
+        if not found:
             return []
-        share = float(mask.mean()) if mask is not None and len(mask) else 1.0
-        if rule is not None and mask is not None and share >= BROAD_FILTER:
-            wide = self.store.nearest(vector, min(len(mask), math.ceil(depth / share * 1.5)), with_chunks=False)
-            kept = [(cid, sim) for cid, sim, _, _ in wide
-                    if (row := index.positions.get(cid)) is not None and mask[row]][:depth]
-            if len(kept) >= min(depth, int(mask.sum())):
-                found = {cid: (text, meta) for cid, text, meta in self.store.get_chunks([cid for cid, _ in kept])}
-                return [(cid, sim, *found[cid]) for cid, sim in kept if cid in found]
-        n = depth if mask is None else min(depth, int(mask.sum()))
-        return self.store.nearest(vector, n, rule.where() if rule else None)
+        chunks = {cid: (text, meta) for cid, text, meta in self.store.get_chunks([cid for cid, _ in found])}
+        return [(cid, sim, *chunks[cid]) for cid, sim in found if cid in chunks]
 
-    def _lexical(self, query: str, filters: Filters, index: LexicalIndex, depth: int) -> list[tuple[str, float]]:
+    def _lexical(self, query: str, filters: Filters, index: LexicalIndex, depth: int,
+                 exact: bool = True) -> list[tuple[str, float]]:
         scores = index.scores(query)
         if not scores.any():
             return []
-        mask = index.mask(FilterRule.of(filters))
+        mask = index.mask(FilterRule.of(filters, undated=not exact))
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
         depth = min(depth, int((scores > 0).sum()))
@@ -228,7 +244,8 @@ class Retriever:
 
     def _candidates(self, query: str, vector: np.ndarray, filters: Filters, index: LexicalIndex,
                     prior: DatePrior) -> tuple[list[tuple[str, float, str, dict[str, Any]]], list[tuple[str, float]]]:
-        """Dense and BM25 candidate lists: the best overall plus the best of the date pool."""
+        """Dense and BM25 candidate lists: the best overall plus the best of the date pool (which also admits
+        undated articles: they may be from then)."""
         cfg = self.settings.retrieve
         depth = min(cfg.candidates, len(index))
         dense = self._dense(vector, filters, depth, index)
@@ -238,10 +255,12 @@ class Retriever:
             narrowed = replace(filters, since=max(filter(None, (filters.since, pool.since)), default=None),
                                until=min(filter(None, (filters.until, pool.until)), default=None))
             seen = {cid for cid, *_ in dense}
-            dense += [c for c in self._dense(vector, narrowed, cfg.recent_candidates, index) if c[0] not in seen]
+            dense += [c for c in self._dense(vector, narrowed, cfg.recent_candidates, index, exact=False)
+                      if c[0] not in seen]
             if cfg.bm25_weight > 0:
                 seen = {cid for cid, _ in lexical}
-                lexical += [c for c in self._lexical(query, narrowed, index, cfg.recent_candidates) if c[0] not in seen]
+                lexical += [c for c in self._lexical(query, narrowed, index, cfg.recent_candidates, exact=False)
+                            if c[0] not in seen]
         return dense, lexical
 
     def _fused(self, query: str, vector: np.ndarray, filters: Filters, index: LexicalIndex,
@@ -275,9 +294,9 @@ class Retriever:
         if missing:
             for cid, text, meta in self.store.get_chunks(missing):
                 passages[cid] = passage_from(cid, text, meta)
-        for cid in fused:
-            if cid in passages:
-                fused[cid] *= prior.factor(passages[cid].published)
+        kept = [cid for cid in fused if cid in passages]
+        for cid, factor in zip(kept, prior.factors([passages[cid].published for cid in kept])):
+            fused[cid] *= factor
         order = sorted((cid for cid in fused if cid in passages),
                        key=lambda c: (not prior.exists(passages[c].published), -fused[c]))
         return [Hit(passages[c], fused[c], dense_score.get(c, 0.0), lexical_score.get(c, 0.0), ", ".join(why[c]))

@@ -20,8 +20,8 @@ TODAY = date(2023, 9, 22)
 NO_DATES = DateRange()
 
 
-def prior(window: DateRange = NO_DATES, as_of: bool = False, typical: date | None = date(2023, 6, 1)) -> DatePrior:
-    return DatePrior(TODAY, typical, window, as_of, RetrieveSettings())
+def prior(window: DateRange = NO_DATES, as_of: bool = False) -> DatePrior:
+    return DatePrior(TODAY, window, as_of, RetrieveSettings())
 
 
 def test_inside_the_question_range_ranks_up_and_distance_ranks_down():
@@ -33,11 +33,11 @@ def test_inside_the_question_range_ranks_up_and_distance_ranks_down():
 
 
 def test_an_undated_article_is_neutral_not_infinitely_old():
-    p = prior()
-    assert p.factor(None) == pytest.approx(p.factor(date(2023, 6, 1)))  # the corpus's median date
-    assert p.factor(date(2010, 1, 1)) < p.factor(None) < p.factor(TODAY)
-    window = prior(DateRange(date(2023, 9, 1), date(2023, 9, 30), "in September"))
-    assert window.factor(date(2023, 1, 1)) < window.factor(None) < window.factor(date(2023, 9, 10))
+    p = prior(DateRange(date(2023, 9, 1), date(2023, 9, 30), "in September"))
+    days = [date(2010, 1, 1), date(2023, 6, 1), TODAY, None]
+    old, middle, new, undated = p.factors(days)
+    assert old < middle < new and undated == pytest.approx(new)  # an unknown date is never held against it
+    assert p.factors([None]) == [1.0]
 
 
 def test_as_of_articles_published_later_did_not_exist_yet():

@@ -10,11 +10,12 @@
 * **Dense similarity** of the best candidate passage to the question.
 
 The rule, in order: refuse when the named terms found nowhere hold at least a quarter of the
-question's content words (a confident answer about another Tour is worse than none); refuse
+question's content words, or one of them is a person's name, or none of its words occurs in the
+corpus at all (a confident answer about another Tour, or another minister, is worse than none); refuse
 when a third of its content words are unknown to the corpus (unless its named terms are all
 found: "What is Andrew Yeo's job?" where the article says "senior fellow"); refuse when no
-passage reaches ``[answer] min_relevance``, unless every named term is found and one of them is rare in the
-corpus (MiniLM embeds "What is Andrew Yeo's job?" far from any passage: similarity 0.16).
+passage reaches ``[answer] min_relevance``, unless every named term is found and one of them is a person's
+name rare in the corpus (MiniLM embeds "What is Andrew Yeo's job?" far from any passage: similarity 0.16).
 Measured on realtimeqa-dev and an off-corpus set (README, Quality).
 """
 
@@ -39,7 +40,8 @@ RARE_COUNT = 3
 QUESTION_WORDS = frozenset({"what", "who", "whom", "whose", "when", "where", "which", "why", "how", "is", "are", "was",
                             "were", "do", "does", "did", "can", "could", "will", "would", "should", "has", "have", "had",
                             "tell", "give", "list", "name", "describe", "explain", "summarize", "summarise", "according",
-                            "please", "in", "on", "at", "since", "after", "before", "during", "this", "last", "the"})
+                            "please", "in", "on", "at", "since", "after", "before", "during", "this", "last", "the",
+                            "many", "much"})
 _TOKEN = re.compile(r"[\"“”]([^\"“”]{3,60})[\"“”]|[A-Za-z0-9][\w'’.&-]*")
 
 
@@ -61,6 +63,17 @@ def _is_name(word: str) -> bool:
     return word[:1].isupper() or bool(re.search(r"[a-z][A-Z]", word))
 
 
+def _is_date_word(word: str) -> bool:
+    """Months, weekdays and years: the date signal weighs them, not the evidence check."""
+    return word in MONTHS or word in WEEKDAYS or bool(re.fullmatch(r"(?:1[89]|20)\d\d", word))
+
+
+def _continues(question: str, end: int) -> bool:
+    """The word after position ``end`` is capitalised (so the first word starts a name: "Kim Jong Un met ...")."""
+    following = re.match(r"\s+([A-Za-z])", question[end:])
+    return bool(following and following.group(1).isupper())
+
+
 def named_terms(question: str) -> list[str]:
     """The names and unusual terms of ``question``, in order (see the module docstring)."""
     out: list[str] = []
@@ -74,6 +87,10 @@ def named_terms(question: str) -> list[str]:
         run.clear()
 
     for match in _TOKEN.finditer(question):
+        starts = match.start() == 0 or question[:match.start()].rstrip()[-1:] in ".?!:"
+        if starts and not run and not _continues(question, match.end()):
+            close()  # a sentence's first word is capitalised anyway: "Besides weapons talks, ..."
+            continue
         if match.group(1):  # a quoted phrase: often a paraphrase, so only its names count
             close()
             out += [t for t in named_terms(match.group(1))]
@@ -108,13 +125,18 @@ def person_like(term: str) -> bool:
 
 
 def found(term: str, passages: Sequence[str], rare: Callable[[str], bool] = lambda w: False) -> bool:
-    """``term`` occurs in one of the normalised ``passages``: whole; or, for a name without connectors, with all
-    its words in one passage ("Cronin ... Patrick"); or, for a person's name, by a rare last word ("Cantona")."""
+    """``term`` occurs in one of the normalised ``passages``: whole; a run of three or more words by two of its
+    words in a row; a name without connectors with all its words in one passage ("Cronin ... Patrick"); a
+    person's name by a rare last word ("Cantona")."""
     words = _words(term)
     if not words:
         return True
     phrase = f" {' '.join(words)} "
     loose = len(words) > 1 and not any(w in CONNECTORS for w in words)
+    if len(words) >= 3:  # "Tory MP Lee Anderson", "Chancellor Jeremy Hunt": a title glued to a name
+        pairs = [f" {a} {b} " for a, b in zip(words, words[1:]) if a not in CONNECTORS and b not in CONNECTORS]
+        if any(pair in p for p in passages for pair in pairs):
+            return True
     surname = f" {words[-1]} " if person_like(term) and rare(words[-1]) else None
     return any(phrase in p or (loose and all(f" {w} " in p for w in words)) or (surname is not None and surname in p)
                for p in passages)
@@ -127,7 +149,7 @@ class Evidence:
     missing: tuple[str, ...]  # of those, the ones found nowhere
     words: tuple[str, ...] = ()  # the question's content words
     unknown: tuple[str, ...] = ()  # of those, the ones the corpus never uses
-    specific: bool = False  # a named term found is rare in the corpus ("Andrew Yeo"): the question is about it
+    specific: bool = False  # a person's name found, and rare in the corpus ("Andrew Yeo"): the question is about them
 
 
 class Corpus(Protocol):
@@ -142,7 +164,7 @@ class Corpus(Protocol):
 
 def weigh(question: str, candidates: Sequence[Hit], corpus: Corpus) -> Evidence:
     """How well the candidates, and the corpus, cover ``question``."""
-    normal = [_normal(f"{h.passage.title} {h.passage.text}") for h in candidates]
+    normal = [_normal(f"{h.passage.title} {h.passage.text} {h.passage.published or ''}") for h in candidates]
 
     def rare(word: str) -> bool:
         used, total = corpus.frequency(word)
@@ -151,10 +173,11 @@ def weigh(question: str, candidates: Sequence[Hit], corpus: Corpus) -> Evidence:
     named = named_terms(question)
     missing = [t for t in named if not found(t, normal, rare)
                and not found(t, [_normal(p) for p in corpus.passages_with(t)], rare)]
-    words = list(dict.fromkeys(terms(question)))
+    words = [w for w in dict.fromkeys(_normal(" ".join(terms(question))).split())
+             if not _is_date_word(w) and w not in QUESTION_WORDS]
     unknown = [w for w in words if not corpus.knows(w)]
     best = max((h.dense for h in candidates), default=0.0)
-    specific = any(rare(w) for t in named if t not in missing for w in _words(t))
+    specific = any(rare(w) for t in named if t not in missing and person_like(t) for w in _words(t))
     return Evidence(best, tuple(named), tuple(missing), tuple(words), tuple(unknown), specific)
 
 
@@ -165,7 +188,9 @@ def refusal(question: str, candidates: Sequence[Hit], settings: AnswerSettings, 
     evidence = weigh(question, candidates, corpus)
     words = set(evidence.words)
     lost = {w for t in evidence.missing for w in _words(t)} & words
-    if evidence.missing and len(lost) >= MISSING_SHARE * len(words):
+    unheard = [t for t in evidence.missing if len(t) > 3 and all(w in evidence.unknown for w in _words(t))]
+    if evidence.missing and (len(lost) >= MISSING_SHARE * len(words) or unheard
+                             or any(person_like(t) for t in evidence.missing)):
         return Refusal("missing_terms", "The indexed articles never mention " +
                        ", ".join(f"“{t}”" for t in evidence.missing) + ".", evidence.missing)
     if evidence.unknown and len(evidence.unknown) >= UNKNOWN_SHARE * len(words) and not (evidence.terms and not lost):
