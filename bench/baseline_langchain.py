@@ -1,5 +1,5 @@
 """The LangChain tutorial pipeline, as the ingest baseline: RecursiveCharacterTextSplitter(1000, 200) +
-HuggingFaceEmbeddings (the same bundled MiniLM) + Chroma.from_documents; dense retrieval for Hit@5.
+HuggingFaceEmbeddings (the same bundled MiniLM) + Chroma.from_documents; dense retrieval for Hit@1, Hit@5, MRR@10.
 
     python bench/baseline_langchain.py CORPUS.jsonl QUESTIONS.jsonl WORKDIR   # prints one JSON line
 """
@@ -34,13 +34,16 @@ def main() -> None:
     store = Chroma.from_documents(chunks, embeddings, persist_directory=str(workdir / "chroma"),
                                   client_settings=ChromaSettings(anonymized_telemetry=False))
     seconds = time.perf_counter() - started
-    hit5 = 0
+    hit1 = hit5 = mrr10 = 0.0
     qs = [json.loads(line) for line in questions.read_text().splitlines() if line.strip()]
     for q in qs:
         urls = list(dict.fromkeys(d.metadata["url"] for d in store.similarity_search(q["question"], k=40)))
-        hit5 += any(u in q["gold_urls"] for u in urls[:5])
+        rank = next((i + 1 for i, u in enumerate(urls[:10]) if u in q["gold_urls"]), None)
+        hit1 += rank == 1
+        hit5 += bool(rank and rank <= 5)
+        mrr10 += 1 / rank if rank else 0.0
     print(json.dumps({"articles": len(rows), "chunks": len(chunks), "seconds": round(seconds, 2),
-                      "hit5": round(hit5 / len(qs), 4),
+                      "hit1": round(hit1 / len(qs), 4), "hit5": round(hit5 / len(qs), 4), "mrr10": round(mrr10 / len(qs), 4),
                       "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
 

@@ -172,7 +172,8 @@ class Retriever:
         found = self._lexical(text, Filters(), self.lexical.get(), n)
         if not found:
             return []
-        return [f"{meta.get('title', '')} {body} {meta.get('published', '')}" for _, body, meta in self.store.get_chunks([cid for cid, _ in found])]
+        chunks = self.store.get_chunks([cid for cid, _ in found])
+        return [f"{meta.get('title', '')} {body} {meta.get('published', '')}" for _, body, meta in chunks]
 
     def search(self, query: str, filters: Filters | None = None, *, top_k: int | None = None,
                today: date | None = None, question_dates: bool = True) -> Retrieval:
@@ -198,12 +199,12 @@ class Retriever:
     # -- stages ---------------------------------------------------------------------------------
 
     def _dense(self, vector: np.ndarray, filters: Filters, depth: int, index: LexicalIndex,
-               exact: bool = True) -> list[tuple[str, float, str, dict[str, Any]]]:
+               exact: bool = True, undated: bool = False) -> list[tuple[str, float, str, dict[str, Any]]]:
         """Dense candidates. Chroma returns ids and distances fast but its ``where`` search and its documents are
         slow, so a filter admitting at least 10% of chunks (or any filter, when ``exact`` is False: the date pool
         only adds candidates) is applied to a deeper unfiltered search; a narrow exact filter goes to Chroma as a
-        ``where`` clause. Texts and metadata are then read by id."""
-        rule = FilterRule.of(filters, undated=not exact)
+        ``where`` clause. Texts and metadata are then read by id. ``undated``: undated chunks pass date bounds."""
+        rule = FilterRule.of(filters, undated=undated)
         mask = index.mask(rule)
         found: list[tuple[str, float]] | None = None
         if rule is None or mask is None:
@@ -228,11 +229,11 @@ class Retriever:
         return [(cid, sim, *chunks[cid]) for cid, sim in found if cid in chunks]
 
     def _lexical(self, query: str, filters: Filters, index: LexicalIndex, depth: int,
-                 exact: bool = True) -> list[tuple[str, float]]:
+                 undated: bool = False) -> list[tuple[str, float]]:
         scores = index.scores(query)
         if not scores.any():
             return []
-        mask = index.mask(FilterRule.of(filters, undated=not exact))
+        mask = index.mask(FilterRule.of(filters, undated=undated))
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
         depth = min(depth, int((scores > 0).sum()))
@@ -245,7 +246,7 @@ class Retriever:
     def _candidates(self, query: str, vector: np.ndarray, filters: Filters, index: LexicalIndex,
                     prior: DatePrior) -> tuple[list[tuple[str, float, str, dict[str, Any]]], list[tuple[str, float]]]:
         """Dense and BM25 candidate lists: the best overall plus the best of the date pool (which also admits
-        undated articles: they may be from then)."""
+        undated articles, as they may be from then, unless an explicit date filter excludes them)."""
         cfg = self.settings.retrieve
         depth = min(cfg.candidates, len(index))
         dense = self._dense(vector, filters, depth, index)
@@ -254,12 +255,13 @@ class Retriever:
         if pool is not None:
             narrowed = replace(filters, since=max(filter(None, (filters.since, pool.since)), default=None),
                                until=min(filter(None, (filters.until, pool.until)), default=None))
+            undated = not (filters.since or filters.until)  # explicit date filters stay exact
             seen = {cid for cid, *_ in dense}
-            dense += [c for c in self._dense(vector, narrowed, cfg.recent_candidates, index, exact=False)
-                      if c[0] not in seen]
+            dense += [c for c in self._dense(vector, narrowed, cfg.recent_candidates, index, exact=False,
+                                             undated=undated) if c[0] not in seen]
             if cfg.bm25_weight > 0:
                 seen = {cid for cid, _ in lexical}
-                lexical += [c for c in self._lexical(query, narrowed, index, cfg.recent_candidates, exact=False)
+                lexical += [c for c in self._lexical(query, narrowed, index, cfg.recent_candidates, undated)
                             if c[0] not in seen]
         return dense, lexical
 
