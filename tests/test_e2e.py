@@ -83,6 +83,15 @@ def test_answer_with_citation_and_highlighted_source(page):
     assert "A retired US general says" in card.inner_text()
     highlighted = card.locator("mark").first.inner_text()
     assert highlighted and highlighted.split()[0] in card.inner_text()
+
+
+def test_the_first_natural_question_is_answered_from_the_undated_article(page):
+    ask(page, "How many artillery rounds has Russia fired in Ukraine this year?")
+    message = page.locator("#nr-chat .message").last
+    assert "seven million" in message.locator("strong").first.inner_text()  # the answering span leads, in bold
+    assert "this year" in message.inner_text()  # the dates read from the question are shown
+    card = page.locator("#src-1")
+    assert "date unknown" in card.inner_text() and "seven million" in card.locator("mark").first.inner_text()
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
     page.screenshot(path=str(docs / "screenshot.png"), full_page=True)

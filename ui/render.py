@@ -31,7 +31,7 @@ def dates_line(answer: Answer) -> str:
     """Which dates were read from the question, as a small line above the answer ("" when none)."""
     if not answer.dates:
         return ""
-    return (f"🗓️ *Dates read from the question: “{html.escape(answer.dates.text)}” = {describe(answer.dates)} "
+    return (f"*Dates read from the question: “{html.escape(answer.dates.text)}” = {describe(answer.dates)} "
             "(articles from then rank higher; none are left out).*")
 
 

@@ -11,7 +11,9 @@
    against a prior by rank position). A sentence holding a span of the asked-for
    kind that the question does not already contain scores higher.
 3. The best sentence opens the answer; up to ``[answer] max_sentences`` more that score
-   close to it and do not repeat it follow. The shortest span of the asked-for kind in
+   close to it and do not repeat it follow. The best-ranked passage always has its say: when no
+   chosen sentence comes from it, its best sentence takes the last place (measured: gold article
+   cited 0.755 -> 0.791 on realtimeqa-dev, 0.650 -> 0.679 on realtimeqa-2023h1). The shortest span of the asked-for kind in
    the best sentence, nearest the question's words, becomes the answer's *lead*: shown
    first, in bold. Fragments that start mid-sentence are never chosen.
 
@@ -232,6 +234,10 @@ def extract(question: str, hits: Sequence[Hit], embed: EmbedFn, settings: Answer
         if any(float(vectors[k] @ vectors[j]) >= settings.redundancy for j in chosen):
             continue
         chosen.append(k)
+    if all(scored[k].hit_index != 0 for k in chosen):  # the best passage always has its say
+        top = [k for k in order if scored[k].hit_index == 0]
+        if top and not any(float(vectors[top[0]] @ vectors[j]) >= settings.redundancy for j in chosen):
+            chosen = [*chosen[: settings.max_sentences - 1], top[0]]
     first = scored[chosen[0]]
     text = " ".join(f"{scored[k].text} [{scored[k].hit_index + 1}]" for k in chosen)
     return Extraction(text, lead_span(first, question), first.hit_index)
