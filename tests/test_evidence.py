@@ -1,0 +1,116 @@
+"""Refusal evidence and answer-first extraction, as pure functions (a fake corpus, no model, no index)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from rag.answer.evidence import found, named_terms, refusal, weigh
+from rag.answer.extractive import Candidate, lead_span, question_kind, spans_of
+from rag.config import AnswerSettings
+from rag.schema import Hit, Passage, Refusal
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(("question", "terms"), [
+    ("Who won the 2023 Tour de France?", ["2023 Tour de France"]),
+    ("What did Xi Jinping say about the Kim-Putin meeting?", ["Xi Jinping", "Kim-Putin"]),
+    ("Where does Patrick Cronin work?", ["Patrick Cronin"]),
+    ("Besides weapons talks, what does Kim want?", ["Kim"]),  # a sentence's first word is not a name
+    ("Kim Jong Un met whom?", ["Kim Jong Un"]),
+    ("What is the half-life of carbon-14 and of COVID-19?", ["carbon-14", "COVID-19"]),
+    ("What happened in September on Monday?", []),  # months and weekdays are dates, not names
+    ("Which athlete wore new \"super shoes\" in Berlin?", ["super shoes", "Berlin"][1:]),
+    ("Labour and the Tories are neck and neck", ["Tories"]),
+])
+def test_named_terms(question, terms):
+    assert named_terms(question) == terms
+
+
+def test_found_whole_apart_by_pair_or_by_a_rare_surname():
+    passages = [" putin said kim jong un arrived patrick j cronin said at the hudson institute tory mp lee anderson "]
+    assert found("Kim Jong Un", passages)
+    assert found("Patrick Cronin", passages)  # its words apart in one passage
+    assert found("Tory MP Lee Anderson", passages) and found("Chancellor Lee Anderson Statement", passages)
+    assert not found("Tour de France", [" the tour of france "])  # a phrase with a connector must be whole
+    assert found("Eric Cantona", [" cantona sang "], rare=lambda w: w == "cantona")
+    assert not found("Eric Cantona", [" cantona sang "])
+
+
+class FakeCorpus:
+    def __init__(self, words: set[str], passages: list[str] = ()) -> None:
+        self.words, self.passages = words, list(passages)
+
+    def knows(self, word: str) -> bool:
+        return word.lower() in self.words
+
+    def frequency(self, word: str) -> tuple[int, int]:
+        return (1 if word in self.words else 0), 1000
+
+    def passages_with(self, text: str) -> list[str]:
+        return self.passages
+
+
+def hit(text: str, dense: float) -> Hit:
+    return Hit(Passage("c1", "a1", text, "Title", "Outlet", "", date(2023, 9, 5), 0, len(text)), 1.0, dense=dense)
+
+
+CORPUS = FakeCorpus({"putin", "kim", "russia", "artillery", "rounds", "fired", "ukraine", "cronin", "patrick", "work",
+                     "tour", "france", "won", "summit", "germany"})
+SETTINGS = AnswerSettings()
+
+
+def test_a_question_whose_subject_appears_nowhere_is_refused_at_any_similarity():
+    declined = refusal("Who won the 2023 Tour de France?", [hit("Putin fired artillery in Ukraine.", 0.9)], SETTINGS,
+                       CORPUS)
+    assert isinstance(declined, Refusal) and declined.kind == "missing_terms" and declined.missing
+    person = refusal("What did Sauli Niinisto say about Putin?", [hit("Putin spoke at the summit.", 0.8)], SETTINGS,
+                     CORPUS)
+    assert person is not None and "Sauli Niinisto" in person.missing  # a missing person is decisive alone
+
+
+def test_a_rare_person_the_passages_name_is_answered_even_at_low_similarity():
+    passages = [hit("Patrick Cronin, the Asia-Pacific security chair at the Hudson Institute, said so.", 0.16)]
+    assert refusal("Where does Patrick Cronin work?", passages, SETTINGS, CORPUS) is None
+    assert weigh("Where does Patrick Cronin work?", passages, CORPUS).specific
+
+
+def test_unknown_words_and_low_similarity_refuse():
+    cooking = refusal("What is an easy tiramisu recipe?", [hit("Putin fired artillery.", 0.5)], SETTINGS, CORPUS)
+    assert cooking is not None and "tiramisu" in cooking.missing
+    vague = refusal("Has Putin fired artillery at Russia?", [hit("Putin fired artillery at Russia.", 0.1)], SETTINGS,
+                    CORPUS)
+    assert vague is not None and vague.kind == "low_similarity"
+    assert refusal("How many artillery rounds has Russia fired?", [], SETTINGS, CORPUS).kind == "no_passage"
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("How many artillery rounds has Russia fired?", "number"),
+    ("When did Kim last meet Putin?", "date"),
+    ("Who interviewed Hertling?", "person"),
+    ("Which national leader criticised the UN?", "person"),
+    ("Where were Kim and Putin expected to meet?", "place"),
+    ("Where does Patrick Cronin work?", "employer"),
+    ("Which car company criticised the ban?", "name"),
+    ("Why is Putin desperate?", "other"),
+])
+def test_question_kind(question, kind):
+    assert question_kind(question) == kind
+
+
+def lead(question: str, sentence: str) -> str:
+    return lead_span(Candidate(0, 0, sentence, 1.0, tuple(spans_of(question_kind(question), sentence, question))),
+                     question)
+
+
+def test_the_lead_is_the_shortest_answering_span_near_the_question_words():
+    sentence = ("By one account, Russia has spent more than seven million rounds of artillery in its fight in Ukraine "
+                "this year alone, though it is only able to produce about two and a half million rounds.")
+    assert lead("How many artillery rounds has Russia fired in Ukraine this year?", sentence) == \
+        "more than seven million rounds"
+    cronin = "He is running out of options, according to Patrick Cronin, the security chair at the Hudson Institute."
+    assert lead("Where does Patrick Cronin work?", cronin) == "Hudson Institute"
+    assert lead("When did they last meet?", "They last met in April 2019 in Vladivostok.") == "April 2019"
+    assert lead("Why is Putin desperate?", "Putin is desperate because he lost tanks.") == ""
