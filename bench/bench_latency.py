@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 from ingest.index import ingest_paths  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.evaluate import load_questions, percentile  # noqa: E402
-from rag.schema import Filters, date_key  # noqa: E402
+from rag.schema import Filters, date_key, outlet_key  # noqa: E402
 from rag.service import Done, Engine, ask  # noqa: E402
-from rag.store import ArticleRecord, outlet_key  # noqa: E402
+from rag.store import ArticleRecord  # noqa: E402
 from rag.text import sentences  # noqa: E402
 
 

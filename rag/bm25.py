@@ -72,9 +72,6 @@ class LexicalIndex:
             return np.zeros(0, dtype=np.int64)
         return np.diff(np.asarray(self.model.scores["indptr"]))  # type: ignore[attr-defined]
 
-    def has_token(self, token: str) -> bool:
-        return self.model is not None and token in self.model.vocab_dict  # type: ignore[attr-defined]
-
     def idf(self, token: str) -> float:
         """Inverse document frequency of a stemmed token, as BM25 weighs it (a token the corpus lacks: the highest)."""
         df, n = self.frequency(token), len(self.chunk_ids)
@@ -84,8 +81,7 @@ class LexicalIndex:
         """How many chunks hold a stemmed token."""
         vocab = self.model.vocab_dict if self.model is not None else {}  # type: ignore[attr-defined]
         row = vocab.get(token)
-        df = int(self.document_frequency[row]) if row is not None and row < len(self.document_frequency) else 0
-        return df
+        return int(self.document_frequency[row]) if row is not None and row < len(self.document_frequency) else 0
 
     @functools.cached_property
     def article_dates(self) -> np.ndarray:
@@ -222,6 +218,11 @@ class LexicalCache:
                     log.warning("could not save the BM25 index to %s: %s", self.folder, exc)
             self._index = index
             return index
+
+    def current(self) -> LexicalIndex:
+        """The index last loaded (loading it if none), without asking the store for its version: for the
+        lookups that follow a search within one question, which would otherwise read Chroma once per word."""
+        return self._index or self.get()
 
     def refresh(self) -> LexicalIndex:
         """Rebuild now (after an ingest) so the next query does not pay for it."""

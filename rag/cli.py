@@ -124,7 +124,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 def format_answer(answer: Any) -> str:
     """The answer and its numbered sources as plain text."""
-    from rag.dates import describe
+    from rag.dates import day_text, describe
 
     lines = []
     if answer.dates:
@@ -144,7 +144,7 @@ def format_answer(answer: Any) -> str:
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:
-            when = c.published.isoformat() if c.published else "date unknown"
+            when = day_text(c.published)
             lines.append(f"[{c.number}] {c.title} ({c.outlet or 'unknown outlet'}, {when})")
             if c.url:
                 lines.append(f"    {c.url}")

@@ -78,6 +78,14 @@ _DAY_PATTERN = (rf"\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)
                 r"saturday|sunday|yesterday|today")
 
 
+UNKNOWN_DATE = "date unknown"
+
+
+def day_text(value: date | None) -> str:
+    """A publication date as shown to a reader: ISO, or "date unknown"."""
+    return value.isoformat() if value else UNKNOWN_DATE
+
+
 def describe(found: DateRange) -> str:
     """A date range in words: "2023-09-04 to 2023-09-10", "on 2023-09-05", "since 2023-09-01"."""
     since, until = found.since, found.until

@@ -184,30 +184,25 @@ def summarize(rows: list[dict[str, Any]], provider: str, retrieval_only: bool) -
     """Scores over the answerable rows; the off-corpus rows only count for ``off_corpus_refused``."""
     outside = [r for r in rows if r.get("off_corpus")]
     rows = [r for r in rows if not r.get("off_corpus")]
+    report = EvalReport(off_corpus=len(outside), provider=provider)
+    if outside and not retrieval_only:
+        report.off_corpus_refused = sum(1 for r in outside if r["refused"]) / len(outside)
     if not rows:
-        report = EvalReport(off_corpus=len(outside), provider=provider)
-        if not retrieval_only:
-            report.off_corpus_refused = sum(1 for r in outside if r["refused"]) / len(outside)
         return report
     n = len(rows)
     ranks = [r["rank"] for r in rows]
-    report = EvalReport(
-        questions=n,
-        hit1=sum(1 for r in ranks if r == 1) / n,
-        hit5=sum(1 for r in ranks if r and r <= 5) / n,
-        mrr10=sum(1 / r for r in ranks if r) / n,
-        retrieve_p50_ms=statistics.median(r["retrieve_ms"] for r in rows),
-        retrieve_p95_ms=percentile([r["retrieve_ms"] for r in rows], 95),
-        provider=provider,
-    )
+    report.questions = n
+    report.hit1 = sum(1 for r in ranks if r == 1) / n
+    report.hit5 = sum(1 for r in ranks if r and r <= 5) / n
+    report.mrr10 = sum(1 / r for r in ranks if r) / n
+    report.retrieve_p50_ms = statistics.median(r["retrieve_ms"] for r in rows)
+    report.retrieve_p95_ms = percentile([r["retrieve_ms"] for r in rows], 95)
     if not retrieval_only:
         cited = sum(r["citations"] for r in rows)
         report.accuracy = sum(1 for r in rows if r["correct"]) / n
         report.citation_precision = sum(r["good_citations"] for r in rows) / cited if cited else 0.0
         report.refusal_rate = sum(1 for r in rows if r["refused"]) / n
         report.cited_gold = sum(1 for r in rows if r["cited_gold"]) / n
-        report.off_corpus = len(outside)
-        report.off_corpus_refused = sum(1 for r in outside if r["refused"]) / len(outside) if outside else None
         report.errors = sum(1 for r in rows if r["error"])
         report.answer_p50_ms = statistics.median(r["answer_ms"] for r in rows)
         report.answer_p95_ms = percentile([r["answer_ms"] for r in rows], 95)

@@ -148,28 +148,26 @@ class Retriever:
         self.embedder = embedder
         self.lexical = lexical_cache(settings, store)
 
-    def newest_date(self, index: LexicalIndex | None = None) -> date | None:
-        """The corpus's "today" (see :meth:`LexicalIndex.corpus_today`)."""
-        return (index or self.lexical.get()).corpus_today(date.today())
-
-    # -- what the refusal check asks of the corpus (rag.answer.evidence.Corpus) ---------------------
+    # -- what the refusal check and the answerer ask of the corpus (rag.answer.evidence.Corpus) ------
+    # They follow a search within one question, so they use the index that search loaded.
 
     def knows(self, word: str) -> bool:
-        """The corpus uses ``word`` (after stemming) somewhere."""
-        return all(self.lexical.get().has_token(t) for t in tokens(word))
+        """The corpus uses ``word`` (every stem of it) somewhere."""
+        index = self.lexical.current()
+        return all(index.frequency(t) > 0 for t in tokens(word))
 
     def idf(self, token: str) -> float:
-        """The inverse document frequency of a stemmed token in the current index."""
-        return self.lexical.get().idf(token)
+        """The inverse document frequency of a stemmed token."""
+        return self.lexical.current().idf(token)
 
     def frequency(self, word: str) -> tuple[int, int]:
         """(chunks that use ``word``'s rarest stem, all chunks)."""
-        index = self.lexical.get()
+        index = self.lexical.current()
         return min((index.frequency(t) for t in tokens(word)), default=0), len(index)
 
     def passages_with(self, text: str, n: int = 10) -> list[str]:
         """Title, text and publication date of the ``n`` chunks that BM25 ranks best for ``text``."""
-        found = self._lexical(text, Filters(), self.lexical.get(), n)
+        found = self._lexical(text, Filters(), self.lexical.current(), n)
         if not found:
             return []
         chunks = self.store.get_chunks([cid for cid, _ in found])
@@ -192,41 +190,31 @@ class Retriever:
         prior = DatePrior(today, window, as_of, cfg)
         vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
         ranked = self._fused(query, vector, filters, index, prior)
-        hits = self._diversify(ranked, top_k)
-        articles = tuple(dict.fromkeys(h.passage.article_id for h in ranked))
-        return Retrieval(query, tuple(hits), articles, filters, window, today, as_of, "", tuple(ranked))
+        return Retrieval(query, tuple(self._diversify(ranked, top_k)), tuple(ranked), filters, window, today, as_of)
 
     # -- stages ---------------------------------------------------------------------------------
 
     def _dense(self, vector: np.ndarray, filters: Filters, depth: int, index: LexicalIndex,
-               exact: bool = True, undated: bool = False) -> list[tuple[str, float, str, dict[str, Any]]]:
-        """Dense candidates. Chroma returns ids and distances fast but its ``where`` search and its documents are
-        slow, so a filter admitting at least 10% of chunks (or any filter, when ``exact`` is False: the date pool
-        only adds candidates) is applied to a deeper unfiltered search; a narrow exact filter goes to Chroma as a
-        ``where`` clause. Texts and metadata are then read by id. ``undated``: undated chunks pass date bounds."""
+               exact: bool = True, undated: bool = False) -> list[tuple[str, float]]:
+        """Dense candidates as (chunk id, similarity). Chroma's ``where`` search is slow, so a filter admitting at
+        least 10% of chunks (or any filter, when ``exact`` is False: the date pool only adds candidates) is applied
+        to a deeper unfiltered search; a narrow exact filter goes to Chroma as a ``where`` clause.
+        ``undated``: undated chunks pass date bounds."""
         rule = FilterRule.of(filters, undated=undated)
         mask = index.mask(rule)
-        found: list[tuple[str, float]] | None = None
         if rule is None or mask is None:
-            found = [(cid, sim) for cid, sim, _, _ in self.store.nearest(vector, depth, with_chunks=False)]
-        else:
-            admitted = int(mask.sum())
-            if admitted == 0:
-                return []
-            share = admitted / len(mask)
-            if share >= BROAD_FILTER or not exact:
-                wide = min(len(mask), math.ceil(depth / share * 1.5) if share >= BROAD_FILTER else POOL_DEPTH)
-                kept = [(cid, sim) for cid, sim, _, _ in self.store.nearest(vector, max(depth, wide), with_chunks=False)
-                        if (row := index.positions.get(cid)) is not None and mask[row]][:depth]
-                if not exact or len(kept) >= min(depth, admitted):
-                    found = kept
-            if found is None:
-                found = [(cid, sim) for cid, sim, _, _ in
-                         self.store.nearest(vector, min(depth, admitted), rule.where(), with_chunks=False)]
-        if not found:
+            return self.store.nearest(vector, depth)
+        admitted = int(mask.sum())
+        if admitted == 0:
             return []
-        chunks = {cid: (text, meta) for cid, text, meta in self.store.get_chunks([cid for cid, _ in found])}
-        return [(cid, sim, *chunks[cid]) for cid, sim in found if cid in chunks]
+        share = admitted / len(mask)
+        if share >= BROAD_FILTER or not exact:
+            wide = min(len(mask), math.ceil(depth / share * 1.5) if share >= BROAD_FILTER else POOL_DEPTH)
+            kept = [(cid, sim) for cid, sim in self.store.nearest(vector, max(depth, wide))
+                    if (row := index.positions.get(cid)) is not None and mask[row]][:depth]
+            if not exact or len(kept) >= min(depth, admitted):
+                return kept
+        return self.store.nearest(vector, min(depth, admitted), rule.where())
 
     def _lexical(self, query: str, filters: Filters, index: LexicalIndex, depth: int,
                  undated: bool = False) -> list[tuple[str, float]]:
@@ -244,7 +232,7 @@ class Retriever:
         return [(index.chunk_ids[i], float(scores[i])) for i in top]
 
     def _candidates(self, query: str, vector: np.ndarray, filters: Filters, index: LexicalIndex,
-                    prior: DatePrior) -> tuple[list[tuple[str, float, str, dict[str, Any]]], list[tuple[str, float]]]:
+                    prior: DatePrior) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
         """Dense and BM25 candidate lists: the best overall plus the best of the date pool (which also admits
         undated articles, as they may be from then, unless an explicit date filter excludes them)."""
         cfg = self.settings.retrieve
@@ -256,7 +244,7 @@ class Retriever:
             narrowed = replace(filters, since=max(filter(None, (filters.since, pool.since)), default=None),
                                until=min(filter(None, (filters.until, pool.until)), default=None))
             undated = not (filters.since or filters.until)  # explicit date filters stay exact
-            seen = {cid for cid, *_ in dense}
+            seen = {cid for cid, _ in dense}
             dense += [c for c in self._dense(vector, narrowed, cfg.recent_candidates, index, exact=False,
                                              undated=undated) if c[0] not in seen]
             if cfg.bm25_weight > 0:
@@ -275,16 +263,14 @@ class Retriever:
         why: dict[str, list[str]] = {}
         dense_score: dict[str, float] = {}
         lexical_score: dict[str, float] = {}
-        passages: dict[str, Passage] = {}
-        for rank, (cid, sim, text, meta) in enumerate(dense, start=1):
+        for rank, (cid, sim) in enumerate(dense, start=1):
             why.setdefault(cid, []).append(f"dense #{rank}")
             dense_score[cid] = sim
-            passages[cid] = passage_from(cid, text, meta)
         for rank, (cid, score) in enumerate(lexical, start=1):
             why.setdefault(cid, []).append(f"bm25 #{rank}")
             lexical_score[cid] = score
         if cfg.fusion == "rrf":
-            for rank, (cid, *_rest) in enumerate(dense, start=1):
+            for rank, (cid, _sim) in enumerate(dense, start=1):
                 fused[cid] = fused.get(cid, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank)
             for rank, (cid, _score) in enumerate(lexical, start=1):
                 fused[cid] = fused.get(cid, 0.0) + cfg.bm25_weight / (cfg.rrf_k + rank)
@@ -292,15 +278,13 @@ class Retriever:
             nd, nb = _normalised(dense_score), _normalised(lexical_score)
             for cid in why:
                 fused[cid] = cfg.dense_weight * nd.get(cid, 0.0) + cfg.bm25_weight * nb.get(cid, 0.0)
-        missing = [cid for cid in fused if cid not in passages]
-        if missing:
-            for cid, text, meta in self.store.get_chunks(missing):
-                passages[cid] = passage_from(cid, text, meta)
-        kept = [cid for cid in fused if cid in passages]
+        if not fused:
+            return []
+        passages = {cid: passage_from(cid, text, meta) for cid, text, meta in self.store.get_chunks(list(fused))}
+        kept = [cid for cid in fused if cid in passages]  # a chunk deleted meanwhile is dropped
         for cid, factor in zip(kept, prior.factors([passages[cid].published for cid in kept])):
             fused[cid] *= factor
-        order = sorted((cid for cid in fused if cid in passages),
-                       key=lambda c: (not prior.exists(passages[c].published), -fused[c]))
+        order = sorted(kept, key=lambda c: (not prior.exists(passages[c].published), -fused[c]))
         return [Hit(passages[c], fused[c], dense_score.get(c, 0.0), lexical_score.get(c, 0.0), ", ".join(why[c]))
                 for c in order]
 

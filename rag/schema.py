@@ -213,13 +213,16 @@ class Hit:
 class Retrieval:
     query: str
     hits: tuple[Hit, ...]  # the context: diverse, capped per article, best first
-    ranked_articles: tuple[str, ...]  # every candidate article id, best first (for evaluation)
+    candidates: tuple[Hit, ...]  # every fused candidate, best first (the answerer may look past the context)
     filters: Filters  # the explicit filters applied (exact)
     dates: DateRange = field(default_factory=DateRange)  # the date range read from the question (a ranking signal)
     today: date | None = None  # the day relative dates and recency were resolved against
     as_of: bool = False  # True when ``today`` was given: articles published after it rank after all others
-    note: str = ""
-    candidates: tuple[Hit, ...] = ()  # every fused candidate, best first (the answerer may look past the context)
+
+    @property
+    def ranked_articles(self) -> tuple[str, ...]:
+        """Every candidate article id, best first (for evaluation)."""
+        return tuple(dict.fromkeys(h.passage.article_id for h in self.candidates))
 
 
 # -- answers ---------------------------------------------------------------------------------

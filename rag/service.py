@@ -153,9 +153,9 @@ class _Turn:
         return out
 
 
-def _refuse(turn: _Turn, refusal: Refusal, note: str = "") -> Iterator[Event]:
+def _refuse(turn: _Turn, refusal: Refusal) -> Iterator[Event]:
     """The refusal path: no sources, a typed reason."""
-    yield Done(turn.answer(refusal=refusal, note=note))
+    yield Done(turn.answer(refusal=refusal))
 
 
 def _extractive(turn: _Turn, note: str = "", fallback: str = "") -> Iterator[Event]:
@@ -266,7 +266,7 @@ def ask(
         retrieval = engine.retriever.search(query, filters, top_k=top_k, today=today)
         timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
         turn = _Turn(question, query, retrieval, provider, settings, engine, timings, started)
-        declined = evidence.refusal(query, retrieval.candidates or retrieval.hits, settings.answer, engine.retriever)
+        declined = evidence.refusal(query, retrieval.candidates, settings.answer, engine.retriever)
         if declined:
             yield from _refuse(turn, declined)
         elif chat is None:

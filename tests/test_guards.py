@@ -23,42 +23,30 @@ pytestmark = pytest.mark.unit
 CLAIM = "Quillhaven will host the first Glowfish Festival in May"
 
 
-def test_a_sentence_repeated_three_times_is_kept_once_with_all_its_markers():
-    reply = f"{CLAIM} [1]. {CLAIM} [1]. {CLAIM.lower()} [2]!"
-    assert clean_model_text(reply) == f"{CLAIM} [1][2]."
+LOOP = "the mayor said the town would host the festival"
 
 
-def test_a_repeated_sentence_contained_in_an_earlier_one_is_dropped():
-    reply = f"{CLAIM}, the organisers said [1]. Quillhaven will host the first Glowfish Festival. It opens on May 3 [2]."
-    assert clean_model_text(reply) == f"{CLAIM}, the organisers said [1]. It opens on May 3 [2]."
-
-
-def test_markers_after_the_full_stop_stay_with_their_sentence():
-    reply = f"{CLAIM}. [1] {CLAIM}. [3]\n\nTickets are free [2]."
-    assert clean_model_text(reply) == f"{CLAIM}. [1][3]\n\nTickets are free [2]."
-
-
-def test_a_phrase_looping_inside_one_sentence_is_cut_to_one_occurrence():
-    loop = "the mayor said the town would host the festival"
-    reply = f"In March {loop} {loop} {loop} {loop} [1]."
-    assert clean_model_text(reply) == f"In March {loop} [1]."
-
-
-def test_leaked_outlet_and_date_attributes_are_removed():
-    reply = f'{CLAIM} outlet="CNN" date="2023-09-05" [1].'
-    assert clean_model_text(reply) == f"{CLAIM} [1]."
-
-
-def test_a_leaked_attribute_run_opening_the_reply_is_removed():
-    reply = f'id="1" title="Glowfish Festival comes to town" outlet="CNN" date="2023-09-05">{CLAIM} [1].'
-    assert clean_model_text(reply) == f"{CLAIM} [1]."
-
-
-def test_full_leaked_source_tags_are_removed():
-    reply = f'<source id="1" title="Glowfish Festival" outlet="CNN" date="2023-09-05">\n{CLAIM} [1].\n</source>'
-    assert clean_model_text(reply) == f"{CLAIM} [1]."
-    inline = f'{CLAIM} <source id="2" title="T" outlet="AP" date="2024-01-02"> [2]. It is free </source>.'
-    assert clean_model_text(inline) == f"{CLAIM} [2]. It is free."
+@pytest.mark.parametrize(("reply", "expected"), [
+    pytest.param(f"{CLAIM} [1]. {CLAIM} [1]. {CLAIM.lower()} [2]!", f"{CLAIM} [1][2].",
+                 id="a sentence repeated three times is kept once with all its markers"),
+    pytest.param(f"{CLAIM}, the organisers said [1]. Quillhaven will host the first Glowfish Festival. It opens on May 3 [2].",
+                 f"{CLAIM}, the organisers said [1]. It opens on May 3 [2].",
+                 id="a repeated sentence contained in an earlier one is dropped"),
+    pytest.param(f"{CLAIM}. [1] {CLAIM}. [3]\n\nTickets are free [2].", f"{CLAIM}. [1][3]\n\nTickets are free [2].",
+                 id="markers after the full stop stay with their sentence"),
+    pytest.param(f"In March {LOOP} {LOOP} {LOOP} {LOOP} [1].", f"In March {LOOP} [1].",
+                 id="a phrase looping inside one sentence is cut to one occurrence"),
+    pytest.param(f'{CLAIM} outlet="CNN" date="2023-09-05" [1].', f"{CLAIM} [1].",
+                 id="leaked outlet and date attributes are removed"),
+    pytest.param(f'id="1" title="Glowfish Festival comes to town" outlet="CNN" date="2023-09-05">{CLAIM} [1].',
+                 f"{CLAIM} [1].", id="a leaked attribute run opening the reply is removed"),
+    pytest.param(f'<source id="1" title="Glowfish Festival" outlet="CNN" date="2023-09-05">\n{CLAIM} [1].\n</source>',
+                 f"{CLAIM} [1].", id="full leaked source tags are removed"),
+    pytest.param(f'{CLAIM} <source id="2" title="T" outlet="AP" date="2024-01-02"> [2]. It is free </source>.',
+                 f"{CLAIM} [2]. It is free.", id="inline leaked source tags are removed"),
+])
+def test_repeats_and_leaked_markup_are_removed(reply, expected):
+    assert clean_model_text(reply) == expected
 
 
 @pytest.mark.parametrize("prefix", ["Source 1: ", "Source [2]: ", "Passage 3 - ", "Answer: ", "Answer: Source 1: "])

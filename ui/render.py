@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import date
 
-from rag.dates import describe
+from rag.dates import day_text, describe
 from rag.schema import Answer, Citation, Hit, IndexStats, IngestReport
 
 REFUSAL_ICON = "ℹ️"
@@ -18,13 +17,6 @@ UNSUPPORTED_MARK = "⚠️"
 
 def marker_links(numbers: Sequence[int]) -> str:
     return "".join(f"[[{n}]](#src-{n})" for n in numbers)
-
-
-UNKNOWN_DATE = "date unknown"
-
-
-def day(value: date | None) -> str:
-    return value.isoformat() if value else UNKNOWN_DATE
 
 
 def dates_line(answer: Answer) -> str:
@@ -103,7 +95,7 @@ def sources_html(answer: Answer) -> str:
     cards = []
     for c in answer.citations:
         spans = [(s.start, s.end) for sentence in answer.sentences for s in sentence.support if s.citation == c.number]
-        published = day(c.published)
+        published = day_text(c.published)
         cards.append(_card(c.number, c.title, c.outlet, published, c.url, c.source, _highlight(c, spans),
                            c.also_reported))
     return '<div class="nr-sources">' + "".join(cards) + "</div>"
@@ -112,7 +104,7 @@ def sources_html(answer: Answer) -> str:
 def retrieved_html(hits: Sequence[Hit]) -> str:
     """While the answer streams: the passages the answerer is reading."""
     cards = [_card(i, h.passage.title, h.passage.outlet,
-                   day(h.passage.published),
+                   day_text(h.passage.published),
                    h.passage.url, h.passage.source, html.escape(h.passage.text), h.also_reported)
              for i, h in enumerate(hits, start=1)]
     return '<div class="nr-sources nr-pending">' + "".join(cards) + "</div>"

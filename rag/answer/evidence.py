@@ -42,6 +42,7 @@ QUESTION_WORDS = frozenset({"what", "who", "whom", "whose", "when", "where", "wh
                             "tell", "give", "list", "name", "describe", "explain", "summarize", "summarise", "according",
                             "please", "in", "on", "at", "since", "after", "before", "during", "this", "last", "the",
                             "many", "much"})
+_YEAR = re.compile(r"(?:1[89]|20)\d\d")
 _TOKEN = re.compile(r"[\"“”]([^\"“”]{3,60})[\"“”]|[A-Za-z0-9][\w'’.&-]*")
 
 
@@ -56,7 +57,7 @@ def _is_name(word: str) -> bool:
     low = word.lower()
     if low in STOPWORDS or low in QUESTION_WORDS or low in MONTHS or low in WEEKDAYS:
         return False
-    if re.fullmatch(r"(?:1[89]|20)\d\d", word):  # a year: "the 1998 World Cup"
+    if _YEAR.fullmatch(word):  # a year: "the 1998 World Cup"
         return True
     if re.search(r"\d", word):  # "COVID-19", "F-16", "carbon-14"; not "2023", "10-race" or "600-year-old"
         return bool(re.match(r"[A-Za-z]", word) and re.search(r"[A-Za-z]", word))
@@ -65,7 +66,7 @@ def _is_name(word: str) -> bool:
 
 def _is_date_word(word: str) -> bool:
     """Months, weekdays and years: the date signal weighs them, not the evidence check."""
-    return word in MONTHS or word in WEEKDAYS or bool(re.fullmatch(r"(?:1[89]|20)\d\d", word))
+    return word in MONTHS or word in WEEKDAYS or bool(_YEAR.fullmatch(word))
 
 
 def _continues(question: str, end: int) -> bool:
@@ -93,7 +94,7 @@ def named_terms(question: str) -> list[str]:
             continue
         if match.group(1):  # a quoted phrase: often a paraphrase, so only its names count
             close()
-            out += [t for t in named_terms(match.group(1))]
+            out += named_terms(match.group(1))
             continue
         word = _plain(match.group(0))
         if word and _is_name(word) or run and word.lower() in CONNECTORS:
