@@ -17,7 +17,7 @@ from dataclasses import asdict
 from typing import Any
 
 from rag.config import LLM_PROVIDERS, Settings, load_settings
-from rag.errors import ConfigError, NewsragError
+from rag.errors import ConfigError, InputError, NewsragError
 
 log = logging.getLogger("newsrag")
 
@@ -180,7 +180,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             if event.partial is not None:
                 _out(json.dumps(answer_dict(event.partial), indent=2) if args.json else format_answer(event.partial))
             _err(f"newsrag: {event.message}")
-            return 1
+            return 2 if event.invalid else 1
     return 1
 
 
@@ -338,6 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace, Settings], int] = args.func
     try:
         return func(args, settings)
+    except InputError as exc:
+        _err(f"newsrag: {exc}")
+        return 2
     except NewsragError as exc:
         _err(f"newsrag: {exc}")
         return 1

@@ -20,20 +20,26 @@ WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
 _MONTH = (r"(january|february|march|april|may|june|july|august|september|october|november|december"
           r"|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?")
 _YEAR = r"((?:19|20)\d{2})"
+EARLIEST = date(1000, 1, 1)  # days outside these bounds are typos, and date arithmetic near date.min/max overflows
+LATEST = date(2999, 12, 31)
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "ten": 10, "few": 3}
 
 
 def parse_day(value: str | None, label: str) -> date | None:
-    """A YYYY-MM-DD day typed by a person (a CLI flag, a UI field); None when empty."""
-    from rag.errors import NewsragError
+    """A YYYY-MM-DD day typed by a person (a CLI flag, a UI field); None when empty.
+    Raises InputError for anything else, or a day outside EARLIEST..LATEST."""
+    from rag.errors import InputError
 
     value = (value or "").strip()
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as exc:
-        raise NewsragError(f"{label} expects a date as YYYY-MM-DD, got {value!r}") from exc
+        raise InputError(f"{label} expects a date as YYYY-MM-DD, got {value!r}") from exc
+    if not EARLIEST <= day <= LATEST:
+        raise InputError(f"{label} {value} is out of range: use a day between {EARLIEST} and {LATEST}")
+    return day
 
 
 def _month_range(year: int, month: int) -> tuple[date, date]:
@@ -97,7 +103,28 @@ def describe(found: DateRange) -> str:
 
 
 def parse_date_range(question: str, today: date) -> DateRange:
-    """The date range a question asks about, or an empty DateRange."""
+    """The date range a question asks about, or an empty DateRange.
+    Raises InputError when the range reaches outside EARLIEST..LATEST ("in the last 999999999 days")."""
+    from rag.errors import InputError
+
+    try:
+        read = _read_range(question, today)
+    except (OverflowError, ValueError):
+        read = DateRange(date.min, date.max, _reach(question))
+    for day in (read.since, read.until):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise InputError(f"The question's period “{read.text}” reaches outside the years "
+                             f"{EARLIEST.year}-{LATEST.year}: name a narrower one, or ask without it.")
+    return read
+
+
+def _reach(question: str) -> str:
+    """The relative period of ``question`` that overflowed, for the message."""
+    m = re.search(r"\b(?:in\s+the\s+)?(?:last|past)\s+\d+\s+\w+", question, re.IGNORECASE)
+    return m.group(0) if m else question
+
+
+def _read_range(question: str, today: date) -> DateRange:
     q = question.lower()
 
     def found(since: date | None, until: date | None, match: re.Match[str]) -> DateRange:

@@ -11,6 +11,10 @@ class NewsragError(Exception):
     """Base class for errors whose message is meant for the user."""
 
 
+class InputError(NewsragError):
+    """What the user typed cannot be used: a question, a flag, a date. The CLI exits 2."""
+
+
 class ConfigError(NewsragError):
     """A setting is unknown, has the wrong type or an invalid value."""
 

@@ -66,7 +66,12 @@ _NAME_PARTICLES = _words("de da del van von bin al der la le")
 
 
 def normalize_history(history: Sequence[Any] | None) -> list[Turn]:
-    """Accept (role, text) pairs, {"role", "content"} dicts (Gradio's messages) or (user, assistant) pairs."""
+    """Accept (role, text) pairs, {"role", "content"} dicts (Gradio's messages) or (user, assistant) pairs.
+    Text that is not valid Unicode (lone surrogates from a browser) has those characters replaced."""
+    return [(role, text.encode("utf-8", "replace").decode("utf-8")) for role, text in _turns(history)]
+
+
+def _turns(history: Sequence[Any] | None) -> list[Turn]:
     turns: list[Turn] = []
     for item in history or ():
         if isinstance(item, Mapping):

@@ -25,13 +25,14 @@ from rag import prompts
 from rag.answer import citations, evidence
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
-from rag.errors import ModelError, NewsragError
+from rag.errors import InputError, ModelError, NewsragError
 from rag.followup import normalize_history, rewrite
 from rag.retrieve import Retriever
 from rag.schema import Answer, AnswerSentence, Filters, Hit, Refusal, Retrieval, json_data
 from rag.store import Store, open_store
 
 log = logging.getLogger(__name__)
+MAX_TOP_K = 50  # as [retrieve] top_k allows
 EXTRA_PASSAGES = 5  # the extractive answerer also reads this many candidates below the context
 
 
@@ -62,6 +63,7 @@ class Done:
 class Error:
     message: str
     partial: Answer | None = None
+    invalid: bool = False  # the input cannot be used (the CLI exits 2); else something failed on the way
 
 
 Event = Sources | Token | Verdicts | Done | Error
@@ -222,6 +224,29 @@ def _with_llm(turn: _Turn, chat: Any, use_query: bool) -> Iterator[Event]:
     yield Done(result) if complete else Error(note, partial=result)
 
 
+def invalid_input(question: str, filters: Filters, top_k: int | None, today: date | None) -> str:
+    """Why the question or its settings cannot be used, or "" (checked before any work)."""
+    from rag.dates import EARLIEST, LATEST
+
+    if not question:
+        return "Ask a question about the indexed articles."
+    for label, text in (("question", question), *(("outlet", o) for o in filters.outlets)):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (f"The {label} holds something that is not text (invalid UTF-8 or a lone surrogate at character "
+                    f"{exc.start + 1}). Type it again, or paste it as plain text.")
+    if filters.since and filters.until and filters.since > filters.until:
+        return (f"The date range is reversed: from {filters.since.isoformat()} to {filters.until.isoformat()}. "
+                "Swap the two dates.")
+    for label, day in (("today", today), ("since", filters.since), ("until", filters.until)):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            return f"The {label} day {day.isoformat()} is out of range: use a day between {EARLIEST} and {LATEST}."
+    if top_k is not None and not 0 < top_k <= MAX_TOP_K:
+        return f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}."
+    return ""
+
+
 def ask(
     question: str,
     history: Sequence[Any] | None = None,
@@ -237,21 +262,17 @@ def ask(
 
     ``today`` means "as of": relative dates resolve against it and later articles rank last."""
     started = time.perf_counter()
+    filters = filters or Filters()
+    question = (question or "").strip()
+    if problem := invalid_input(question, filters, top_k, today):  # before any model or index is opened
+        yield Error(problem, invalid=True)
+        return
     if engine is None:
         if settings is None:
             raise ValueError("ask() needs settings or an engine")
         engine = get_engine(settings)
     settings = settings or engine.settings  # the engine may be shared by settings that differ in [llm]/[answer]
     provider = provider or settings.llm.provider
-    filters = filters or Filters()
-    question = (question or "").strip()
-    if not question:
-        yield Error("Ask a question about the indexed articles.")
-        return
-    if filters.since and filters.until and filters.since > filters.until:
-        yield Error(f"The date range is reversed: from {filters.since.isoformat()} to {filters.until.isoformat()}. "
-                    "Swap the two dates.")
-        return
     timings: dict[str, float] = {}
     try:
         chat = None
@@ -274,7 +295,7 @@ def ask(
         else:
             yield from _with_llm(turn, chat, use_query=query != question)
     except NewsragError as exc:
-        yield Error(str(exc))
+        yield Error(str(exc), invalid=isinstance(exc, InputError))
     except Exception as exc:  # noqa: BLE001 - logged with its traceback, shown to the user as what it is
         log.exception("unexpected error while answering %r", question)
         yield Error(f"Unexpected error ({type(exc).__name__}: {exc}); see the log for details.")
@@ -288,7 +309,7 @@ def answer(question: str, history: Sequence[Any] | None = None, filters: Filters
         if isinstance(event, Done):
             final = event.answer
         elif isinstance(event, Error):
-            raise (ModelError if event.partial else NewsragError)(event.message)
+            raise (ModelError if event.partial else InputError if event.invalid else NewsragError)(event.message)
     if final is None:  # pragma: no cover - ask always ends with Done or Error
         raise NewsragError("no answer produced")
     return final

@@ -144,7 +144,7 @@ def test_cli_ask_prints_answer_and_sources(indexed, capsys, tmp_path):
     assert cli.main(["--config", str(config), "ask", PLANTED, "--json", "--top-k", "2"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["citations"][0]["published"] == "2024-03-12" and data["sentences"][0]["verdict"] == "supported"
-    assert cli.main(["--config", str(config), "ask", "bridge", "--since", "yesterday"]) == 1
+    assert cli.main(["--config", str(config), "ask", "bridge", "--since", "yesterday"]) == 2
     assert "--since expects a date" in capsys.readouterr().err
 
 
