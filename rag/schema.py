@@ -269,7 +269,7 @@ class AnswerSentence:
     support: tuple[Support, ...] = ()
 
 
-RefusalKind = Literal["no_passage", "missing_terms", "low_similarity", "no_answer_sentence", "model_declined"]
+RefusalKind = Literal["no_passage", "language", "missing_terms", "low_similarity", "no_answer_sentence", "model_declined"]
 
 
 @dataclass(frozen=True)

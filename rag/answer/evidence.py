@@ -9,7 +9,8 @@
 * **Unknown words**: the question's content words the corpus never uses ("tiramisu").
 * **Dense similarity** of the best candidate passage to the question.
 
-The rule, in order: refuse when the named terms found nowhere hold at least a quarter of the
+The rule, in order: refuse when the question is in another language than its best passages
+(:mod:`rag.answer.language`); refuse when the named terms found nowhere hold at least a quarter of the
 question's content words, or one of them is a person's name, or none of its words occurs in the
 corpus at all (a confident answer about another Tour, or another minister, is worse than none); refuse
 when a third of its content words are unknown to the corpus (unless its named terms are all
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from rag.answer import language
 from rag.config import AnswerSettings
 from rag.dates import MONTHS, WEEKDAYS
 from rag.schema import Hit, Refusal
@@ -187,6 +189,9 @@ def refusal(question: str, candidates: Sequence[Hit], settings: AnswerSettings, 
     if not candidates:
         return Refusal("no_passage", "No indexed passage matches the question.")
     evidence = weigh(question, candidates, corpus)
+    unknown_share = len(evidence.unknown) / len(evidence.words) if evidence.words else 1.0  # no word we can read
+    if other := language.mismatch(question, candidates, unknown_share):
+        return other
     words = set(evidence.words)
     lost = {w for t in evidence.missing for w in _words(t)} & words
     unheard = [t for t in evidence.missing if len(t) > 3 and all(w in evidence.unknown for w in _words(t))]
