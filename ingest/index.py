@@ -141,7 +141,8 @@ class Indexer:
                 original = None
             if record and record.status == "done" and record.hash == digest and original is None:
                 self.run_texts.setdefault(text_hash, replace(article, text=""))
-                self.report(ArticleReport(article.source, "unchanged", article.title, article.id, record.chunks))
+                self.report(ArticleReport(article.source, "unchanged", article.title, article.id, record.chunks,
+                                          article.note))
             elif original is not None:
                 self.aliases_seen.setdefault(original.id, []).append(article)
                 unchanged = record and record.status == "alias" and record.alias_of == original.id
@@ -202,7 +203,7 @@ class Indexer:
         for article, chunks in chunked:
             previous = records.get(article.id)
             outcome: Outcome = "updated" if previous and previous.hash else "added"
-            self.report(ArticleReport(article.source, outcome, article.title, article.id, len(chunks)))
+            self.report(ArticleReport(article.source, outcome, article.title, article.id, len(chunks), article.note))
 
     # -- prune --------------------------------------------------------------------------------
 
@@ -278,6 +279,9 @@ def ingest_paths(
             else:
                 for where, reason in loaded.errors:
                     indexer.report(ArticleReport(f"{loaded.source} ({where.split(' ', 1)[-1]})", "failed",
+                                                 reason=reason))
+                for where, title, reason in loaded.repeats:
+                    indexer.report(ArticleReport(f"{loaded.source} ({where.split(' ', 1)[-1]})", "duplicate", title,
                                                  reason=reason))
                 if loaded.errors:
                     failed_sources.add(loaded.source)

@@ -35,3 +35,7 @@ class EmptyIndexError(NewsragError):
 
 class ModelError(NewsragError):
     """A language model could not be loaded or reached, or failed mid-answer."""
+
+
+class UsageError(NewsragError):
+    """An argument or a file named on the command line is malformed (the CLI exits 2, like argparse)."""
