@@ -177,7 +177,9 @@ class Indexer:
         self.chunker.warm([a.text for a in articles])
         chunked: list[tuple[Article, list[Chunk]]] = [(a, self.chunker.split(a, hashes[a.id])) for a in articles]
         all_chunks = [c for _, cs in chunked for c in cs]
-        vectors = self.embedder.embed_documents([c.embed_text for c in all_chunks])
+        step = max(1, self.settings.ingest.batch_chunks)  # one long article must not tokenize all its chunks at once
+        vectors = np.concatenate([self.embedder.embed_documents([c.embed_text for c in all_chunks[i : i + step]])
+                                  for i in range(0, len(all_chunks), step)]) if all_chunks else np.zeros((0, 0))
         self.chunks_embedded += len(all_chunks)
         pending = [
             record_for(a, status="pending", hash=records[a.id].hash if a.id in records else "",
