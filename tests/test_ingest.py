@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -171,7 +172,8 @@ def test_cli_ingest_reports_and_exits_nonzero_on_failure(tmp_path, settings, emb
     config = tmp_path / "config.toml"
     config.write_text(f'[paths]\narticles_dir = "{settings.articles_dir}"\nindex_dir = "{tmp_path / "index"}"\n')
     assert cli.main(["--config", str(config), "ingest"]) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "\r" not in err and re.search(r"^ingest: (\d+)/\1 files \(100%\)", err, re.MULTILINE)  # no bar off a TTY
     assert "failed  empty.txt  -- empty file" in out
     assert "added  observatory.json" in out and f"{EXPECTED_ARTICLES} added, 1 failed" in out
     (settings.articles_dir / "empty.txt").unlink()
