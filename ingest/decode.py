@@ -9,10 +9,14 @@ Invariants:
   rest of the article is good text, and U+FFFD is what every UTF-8 decoder shows for such damage.
 * A JSON Lines file is judged line by line (:func:`read_lines`): a NUL byte, a binary line or invalid
   UTF-8 costs that line only, never the lines beside it.
+* A file that starts with a UTF-16 or UTF-32 byte order mark (Windows Notepad's "Unicode") is decoded
+  as such; any other text must be UTF-8 (or, for HTML, the charset its ``<meta>`` declares): encodings
+  are never guessed.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +25,19 @@ from rag.errors import LoadError
 
 HEAD_BYTES = 8192  # how much of a text file the binary check looks at
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32 first: its little-endian mark starts like UTF-16's
+
+
+def _wide(data: bytes) -> str | None:
+    """The text of a file marked as UTF-16 or UTF-32 by its byte order mark; None for other files."""
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), None)
+    if encoding is None:
+        return None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"not valid {encoding.upper()} text (its byte order mark says it is) at offset {exc.start}") from exc
 
 
 def repair(text: str) -> tuple[str, int]:
@@ -75,6 +92,11 @@ def read_text(path: Path, max_bytes: int, *, html: bool = False) -> str:
     An HTML page that is not UTF-8 is decoded with the charset its ``<meta>`` declares.
     """
     data = read_bytes(path, max_bytes)
+    wide = _wide(data)
+    if wide is not None:
+        if not wide.strip():
+            raise LoadError("empty file (only white space)")
+        return wide
     head = data[:HEAD_BYTES]
     if looks_binary(head):
         raise LoadError("binary file, not text")
@@ -102,6 +124,9 @@ def read_lines(path: Path, max_bytes: int) -> Iterator[tuple[int, str | LoadErro
     A file with no text line at all is a whole-file LoadError.
     """
     data = read_bytes(path, max_bytes)
+    wide = _wide(data)
+    if wide is not None:
+        data = wide.encode("utf-8", "surrogatepass")  # then judged line by line like any other file
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     good = 0

@@ -201,3 +201,14 @@ def test_an_ambiguous_date_of_an_unknown_outlet_is_left_out_and_said(tmp_path):
     path = jsonl(tmp_path, row(url="https://news.example.com/x", published="05/09/2023"))
     (article,) = load_file(path).articles
     assert article.published is None and "left undated" in article.note
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl"])
+def test_utf16_and_utf32_files_with_a_byte_order_mark_are_read(tmp_path, encoding, suffix):
+    text = row(title="Café ☕") if suffix == ".jsonl" else "Café ☕\n\nThe harbour reopened on Monday."
+    path = tmp_path / f"wide{suffix}"
+    data = text.encode(encoding)
+    path.write_bytes(data if data.startswith((b"\xff\xfe", b"\xfe\xff")) else b"\xfe\xff" + data)
+    (article,) = load_file(path).articles  # before: "binary file, not text"
+    assert article.title == "Café ☕"
