@@ -2,11 +2,12 @@
 index in a temporary folder: wall time (min and median of --runs) and peak memory. Prints numbers, asserts
 nothing. Issue 15 item 7: a 19 MB one-line file used to take over 10 minutes and 2.8 GB.
 
-The file is sentences of made-up words with no line break at all. Most of the time is embedding (about
+The file has no line break at all: --shape sentences (words with full stops) or words (no sentence
+end either, the case that used to tokenize the whole line at once). Most of the time is embedding (about
 900 chunks per MB); --chunk-only times loading and chunking alone (same child setup, no model, no index)
 to show that part is linear.
 
-    python bench/bench_oneline.py [--sizes 1 10 50] [--runs 3] [--chunk-only]
+    python bench/bench_oneline.py [--sizes 1 10 50] [--runs 3] [--shape sentences|words] [--chunk-only]
 """
 
 from __future__ import annotations
@@ -45,14 +46,16 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "chunks": len(chunks),
 """
 
 
-def one_line_file(path: Path, megabytes: float, seed: int = 15) -> None:
-    """``megabytes`` of sentences on a single line (no newline anywhere)."""
+def one_line_file(path: Path, megabytes: float, shape: str = "sentences", seed: int = 15) -> None:
+    """``megabytes`` of sentences (or of words alone) on a single line (no newline anywhere)."""
     rng = random.Random(seed)
     target = int(megabytes * 1_000_000)
     with path.open("w", encoding="utf-8") as handle:
         written = 0
         while written < target:
-            sentence = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 28))).capitalize() + ". "
+            sentence = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 28))) + " "
+            if shape == "sentences":
+                sentence = sentence.capitalize().rstrip() + ". "
             handle.write(sentence)
             written += len(sentence)
 
@@ -69,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=float, nargs="+", default=[1, 10, 50], metavar="MB")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--shape", choices=("sentences", "words"), default="sentences")
     parser.add_argument("--chunk-only", action="store_true", help="load and chunk only, no embedding or index")
     args = parser.parse_args()
     results = []
@@ -77,7 +81,7 @@ def main() -> None:
             folder = Path(tmp)
             (folder / "articles").mkdir()
             path = folder / "articles" / "oneline.txt"
-            one_line_file(path, size)
+            one_line_file(path, size, args.shape)
             walls, peaks, chunks = [], [], 0
             for run in range(args.runs):
                 if args.chunk_only:
@@ -94,13 +98,13 @@ def main() -> None:
                     walls.append(wall)
                     peaks.append(peak)
                     chunks = report["chunks_embedded"]
-            row = {"mb": size, "runs": args.runs, "min_s": round(min(walls), 2),
+            row = {"mb": size, "shape": args.shape, "runs": args.runs, "min_s": round(min(walls), 2),
                    "median_s": round(statistics.median(walls), 2), "s_per_mb": round(min(walls) / size, 2),
                    "peak_mib": round(max(peaks)), "chunks": chunks}
             results.append(row)
             print(json.dumps(row), flush=True)
     result = {"machine": machine(), "chunk_only": args.chunk_only, "results": results}
-    save("oneline_chunk" if args.chunk_only else "oneline", result)
+    save(f"oneline_{args.shape}" + ("_chunk" if args.chunk_only else ""), result)
 
 
 if __name__ == "__main__":
