@@ -4,13 +4,25 @@ LangChain's ``RecursiveCharacterTextSplitter`` measures length with the
 embedding model's own tokenizer. Every chunk, title prefix and the two special
 tokens included, fits ``[embed] max_tokens``: a chunk that would not is split
 again, so the model never silently truncates anything.
+
+Time and memory stay linear in the text whatever its line structure (a 19 MB file on
+one line used to take 10 minutes and 2.8 GB, most of it in tokenizing that line whole):
+
+* no text longer than :attr:`Chunker.long_chars` is ever tokenized: it counts as over
+  every budget (``len(text)``, an upper bound: a word piece covers at least one
+  character), so it is split further and its pieces are counted instead;
+* a text longer than :data:`WINDOW_CHARS` is cut into windows at a paragraph, sentence,
+  line or word break (a hard cut only in a window with none) and each window is split
+  on its own, so the splitter's lists are bounded; texts shorter than a window, i.e.
+  nearly every article, are chunked exactly as before;
+* counts are asked of the tokenizer in batches of at most :data:`BATCH_CHARS` characters.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from rag.config import ChunkSettings
 from rag.schema import Article, Chunk, sha1_hex
@@ -31,7 +43,29 @@ SEPARATORS = [
 
 
 _SENTENCES = re.compile(f"({SENTENCE_BOUNDARY})")
+_WINDOW_BREAKS = (re.compile(r"\n\s*\n"), re.compile(SENTENCE_BOUNDARY), re.compile(r"\n"), re.compile(r"\s"))
 CACHE_SIZE = 65536
+LONG_CHARS_PER_TOKEN = 40  # a text over max_tokens * this many characters is never tokenized whole
+WINDOW_CHARS = 100_000  # texts longer than this are chunked window by window
+BATCH_CHARS = 1_000_000  # the most characters handed to the tokenizer in one batch
+
+
+def windows(text: str, size: int = WINDOW_CHARS) -> list[tuple[int, str]]:
+    """(offset, piece) covering ``text`` in order, each at most ``size`` characters, cut at the best break
+    in a piece's second half: a paragraph, else a sentence, a line, a space; else exactly at ``size``."""
+    out: list[tuple[int, str]] = []
+    start = 0
+    while len(text) - start > size:
+        end = start + size
+        for pattern in _WINDOW_BREAKS:
+            found = [m.end() for m in pattern.finditer(text, start + size // 2, end)]
+            if found:
+                end = found[-1]
+                break
+        out.append((start, text[start:end]))
+        start = end
+    out.append((start, text[start:]))
+    return out
 
 
 class Chunker:
@@ -43,14 +77,20 @@ class Chunker:
         self.count_one = count_tokens
         self.count_many = count_many
         self.max_tokens = max_tokens
+        self.long_chars = max_tokens * LONG_CHARS_PER_TOKEN
+        self.tokenized_chars = 0  # characters handed to the tokenizer so far (tests bound it)
         # The splitter measures every sentence, some of them again while merging: remember the counts.
         self.counts: dict[str, int] = {}
 
     def count(self, text: str) -> int:
+        """Tokens of ``text``; ``len(text)`` (over every budget) for a text too long to tokenize."""
+        if len(text) > self.long_chars:
+            return len(text)
         n = self.counts.get(text)
         if n is None:
             if len(self.counts) >= CACHE_SIZE:
                 self.counts.clear()
+            self.tokenized_chars += len(text)
             n = self.counts[text] = self.count_one(text)
         return n
 
@@ -59,16 +99,26 @@ class Chunker:
         splitting them afterwards mostly finds its counts ready."""
         sentences: list[str] = []
         for text in texts:
-            parts = _SENTENCES.split(text)  # text, separator, text, ...: the separator stays with its sentence
+            # text, separator, text, ...: the separator stays with its sentence; a longer text warms
+            # each later window as the splitter reaches it
+            parts = _SENTENCES.split(text[:WINDOW_CHARS])
             sentences += [a + b for a, b in zip(parts[::2], [*parts[1::2], ""])]
         self._count_all(sentences)
 
     def _count_all(self, texts: Sequence[str]) -> None:
-        todo = list({s for s in texts if s and s not in self.counts})[: CACHE_SIZE // 2]
+        todo = list(dict.fromkeys(s for s in texts if s and len(s) <= self.long_chars and s not in self.counts))
+        todo = todo[: CACHE_SIZE // 2]
         if len(self.counts) + len(todo) > CACHE_SIZE:
             self.counts.clear()
-        if todo:
-            self.counts.update(zip(todo, self.count_many(todo)))
+        batch: list[str] = []
+        size = 0
+        for text in [*todo, ""]:
+            if batch and (not text or size + len(text) > BATCH_CHARS):
+                self.tokenized_chars += size
+                self.counts.update(zip(batch, self.count_many(batch)))
+                batch, size = [], 0
+            batch.append(text)
+            size += len(text)
 
     @functools.lru_cache(maxsize=64)
     def _splitter(self, size: int, overlap: int):  # type: ignore[no-untyped-def]
@@ -107,19 +157,27 @@ class Chunker:
                 pieces.extend(piece[i : i + budget] for i in range(0, len(piece), budget))
         return pieces
 
+    def _pieces(self, text: str, budget: int) -> Iterator[tuple[int, str]]:
+        """(offset into ``text``, piece) for every piece, window by window (see the module docstring)."""
+        for base, window in windows(text):
+            if base:
+                self.warm([window])
+            cursor = 0
+            for piece in self._split(window, budget):
+                start = window.find(piece, cursor)
+                if start < 0:
+                    start = window.find(piece)
+                cursor = start + 1
+                yield base + start, piece
+
     def split(self, article: Article, article_hash: str) -> list[Chunk]:
         """Chunks of ``article`` with character offsets into ``article.text``."""
         prefix = self.title_prefix(article.title)
         prefix_tokens = self.count(prefix) if prefix else 0
         budget = min(self.settings.chunk_tokens, self.max_tokens - SPECIAL_TOKENS - prefix_tokens)
         chunks: list[Chunk] = []
-        cursor = 0
-        for position, piece in enumerate(self._split(article.text, budget)):
-            start = article.text.find(piece, cursor)
-            if start < 0:
-                start = article.text.find(piece)
+        for position, (start, piece) in enumerate(self._pieces(article.text, budget)):
             end = start + len(piece)
-            cursor = start + 1
             embed_text = f"{prefix}\n{piece}" if prefix else piece
             chunks.append(
                 Chunk(

@@ -141,7 +141,8 @@ class Indexer:
                 original = None
             if record and record.status == "done" and record.hash == digest and original is None:
                 self.run_texts.setdefault(text_hash, replace(article, text=""))
-                self.report(ArticleReport(article.source, "unchanged", article.title, article.id, record.chunks))
+                self.report(ArticleReport(article.source, "unchanged", article.title, article.id, record.chunks,
+                                          article.note))
             elif original is not None:
                 self.aliases_seen.setdefault(original.id, []).append(article)
                 unchanged = record and record.status == "alias" and record.alias_of == original.id
@@ -176,7 +177,9 @@ class Indexer:
         self.chunker.warm([a.text for a in articles])
         chunked: list[tuple[Article, list[Chunk]]] = [(a, self.chunker.split(a, hashes[a.id])) for a in articles]
         all_chunks = [c for _, cs in chunked for c in cs]
-        vectors = self.embedder.embed_documents([c.embed_text for c in all_chunks])
+        step = max(1, self.settings.ingest.batch_chunks)  # one long article must not tokenize all its chunks at once
+        vectors = np.concatenate([self.embedder.embed_documents([c.embed_text for c in all_chunks[i : i + step]])
+                                  for i in range(0, len(all_chunks), step)]) if all_chunks else np.zeros((0, 0))
         self.chunks_embedded += len(all_chunks)
         pending = [
             record_for(a, status="pending", hash=records[a.id].hash if a.id in records else "",
@@ -202,7 +205,7 @@ class Indexer:
         for article, chunks in chunked:
             previous = records.get(article.id)
             outcome: Outcome = "updated" if previous and previous.hash else "added"
-            self.report(ArticleReport(article.source, outcome, article.title, article.id, len(chunks)))
+            self.report(ArticleReport(article.source, outcome, article.title, article.id, len(chunks), article.note))
 
     # -- prune --------------------------------------------------------------------------------
 
@@ -278,6 +281,9 @@ def ingest_paths(
             else:
                 for where, reason in loaded.errors:
                     indexer.report(ArticleReport(f"{loaded.source} ({where.split(' ', 1)[-1]})", "failed",
+                                                 reason=reason))
+                for where, title, reason in loaded.repeats:
+                    indexer.report(ArticleReport(f"{loaded.source} ({where.split(' ', 1)[-1]})", "duplicate", title,
                                                  reason=reason))
                 if loaded.errors:
                     failed_sources.add(loaded.source)

@@ -3,7 +3,11 @@
 Supported: ``.txt``, ``.md``/``.markdown``, ``.html``/``.htm``, ``.json`` (one
 article, a list, or a wrapper such as ``{"articles": [...]}``) and ``.jsonl``.
 A file that cannot be read yields a :class:`LoadError` with a reason a person can
-act on; one bad row of a JSON Lines file costs that row only.
+act on; one bad row of a JSON Lines file (malformed JSON, a NUL byte, invalid UTF-8)
+costs that row only. Every article's strings encode as UTF-8 (see :mod:`ingest.decode`).
+A record that repeats an earlier record's URL is a duplicate when its content is the
+same and an update when it differs: the later record wins, and the report says so.
+A file whose only text is one short line is a note: that line is its text and its title.
 """
 
 from __future__ import annotations
@@ -12,14 +16,15 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ingest import clean
-from ingest.published import infer_published
+from ingest.decode import display_path, read_lines, read_text, repair
+from ingest.published import infer_published, parse_date, read_date
 from rag.errors import LoadError
 from rag.schema import Article, canonical_url
 
@@ -38,6 +43,7 @@ DATE_FIELDS = ("published", "published_at", "publish_date", "publishedAt", "date
                "datePublished", "pubDate", "date", "published_date", "created_at", "timestamp")
 OUTLET_FIELDS = ("source", "outlet", "site", "publisher", "site_name", "source_name", "sitename", "domain")
 MIN_HTML_WORDS = 25  # fewer words than this in a page's main content is a menu or a form, not an article
+TITLE_CHARS = 100  # a title derived from the text is cut to this many characters, at a word
 LIST_WRAPPERS = ("articles", "items", "data", "results", "entries", "documents", "docs", "news")
 
 _HEADER = re.compile(r"^(title|date|published|source|outlet|url|link)\s*:\s*(.+)$", re.IGNORECASE)
@@ -51,6 +57,7 @@ class LoadedFile:
     source: str
     articles: tuple[Article, ...]
     errors: tuple[tuple[str, str], ...] = ()  # (where, reason), e.g. ("news.jsonl line 7", "malformed JSON")
+    repeats: tuple[tuple[str, str, str], ...] = ()  # (where, title, reason): records an equal or later one replaced
 
 
 # -- small helpers ---------------------------------------------------------------
@@ -61,45 +68,16 @@ def outlet_from_url(url: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
-def parse_date(value: Any) -> date | None:
-    """A publication date from an ISO string, a common written form or a Unix timestamp; None if unparseable."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else value
-        try:
-            return datetime.fromtimestamp(seconds, tz=timezone.utc).date()
-        except (OverflowError, OSError, ValueError):
-            return None
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    match = re.match(r"^(\d{4})-(\d{2})-(\d{2})", text)
-    try:
-        if match:
-            day = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-        else:
-            from dateutil import parser as date_parser
-
-            day = date_parser.parse(text, default=datetime(2000, 1, 1)).date()
-    except (ValueError, OverflowError):
-        return None
-    return day if 1800 <= day.year <= 2200 else None
-
-
 def source_name(path: Path, root: Path | None) -> str:
-    """The file's name as reported and keyed: relative to the articles folder when inside it."""
+    """The file's name as reported and keyed: relative to the articles folder when inside it. Bytes of a
+    name that are not UTF-8 are shown escaped (``caf\\xe9.txt``), so the name always prints and hashes."""
     resolved = path.resolve()
     if root is not None:
         try:
-            return resolved.relative_to(root.resolve()).as_posix()
+            return display_path(resolved.relative_to(root.resolve()).as_posix())
         except ValueError:
             pass
-    return resolved.as_posix()
+    return display_path(resolved.as_posix())
 
 
 def _first(record: Mapping[str, Any], names: Iterable[str]) -> Any:
@@ -111,76 +89,62 @@ def _first(record: Mapping[str, Any], names: Iterable[str]) -> Any:
     return None
 
 
-def _as_text(value: Any) -> str:
-    if value is None:
+def _as_text(value: Any, depth: int = 0) -> str:
+    """A field's text: lists joined as paragraphs, objects by their name/text; nesting beyond 20 levels dropped."""
+    if value is None or depth > 20:
         return ""
     if isinstance(value, list):
-        return "\n\n".join(_as_text(v) for v in value)
+        return "\n\n".join(_as_text(v, depth + 1) for v in value)
     if isinstance(value, Mapping):
-        return _as_text(_first(value, ("name", "title", "text", "value", "@value")))
+        return _as_text(_first(value, ("name", "title", "text", "value", "@value")), depth + 1)
     return str(value)
 
 
+def derive_title(text: str) -> str:
+    """A title for an article that has none: its first sentence, cut at a word to :data:`TITLE_CHARS`."""
+    from rag.text import SENTENCE_BOUNDARY
+
+    first = re.split(SENTENCE_BOUNDARY, text[: TITLE_CHARS * 4].partition("\n")[0], maxsplit=1)[0].strip()
+    if len(first) <= TITLE_CHARS:
+        return first
+    cut = first[:TITLE_CHARS].rsplit(" ", 1)[0] if " " in first[:TITLE_CHARS] else first[:TITLE_CHARS]
+    return cut.rstrip(" ,;:-") + "…"
+
+
 def make_article(*, title: str, text: str, source: str, key_hint: str, published: date | None = None,
-                 outlet: str = "", url: str = "") -> Article:
-    """Clean the body, fill what can be derived (an undated article's date from its URL or dateline),
-    and key the article by URL else by source."""
+                 outlet: str = "", url: str = "", note: str = "") -> Article:
+    """Clean the body, fill what can be derived (an undated article's date from its URL or dateline, a
+    missing title from the first sentence), repair unpaired surrogates, and key the article by URL else
+    by source. A title with no body is a short note: the title is the text."""
+    (title, text, source, outlet, url), repaired = _repaired(title, text, source, outlet, url)
     body, owner = clean.strip_boilerplate(clean.normalize(text))
+    title = " ".join(title.split())
+    if not body and title:
+        body, title = title, ""  # a one-line note: its line is the text, the title is derived from it
     if not body:
         raise LoadError("no article text")
-    title = " ".join(title.split())
     first, _, rest = body.partition("\n")
     if title and first.strip().casefold() == title.casefold() and rest.strip():
         body = rest.strip()  # the title repeated as the body's first line
     url = canonical_url(url)
     if published is None:
         published = infer_published(body, url)  # from the URL path or a dateline; None when unsure
-    if not title:
-        title = first[:120]
+    title = title or derive_title(body)
     outlet = " ".join(outlet.split()) or outlet_from_url(url) or owner
     key = f"url:{url}" if url else f"file:{key_hint}"
-    return Article(key=key, title=title, text=body, source=source, published=published, outlet=outlet, url=url)
+    if repaired:
+        note = _join(note, f"{repaired} unpaired UTF-16 surrogate(s) (half an emoji?) replaced by U+FFFD")
+    return Article(key=key, title=title, text=body, source=source, published=published, outlet=outlet, url=url,
+                   note=note)
 
 
-# -- reading bytes -------------------------------------------------------------------
+def _repaired(*fields: str) -> tuple[tuple[str, ...], int]:
+    fixed = [repair(f) for f in fields]
+    return tuple(f for f, _ in fixed), sum(n for _, n in fixed)
 
 
-def read_text(path: Path, max_bytes: int) -> str:
-    """The file's text, or a LoadError saying why it is not an article file."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise LoadError(f"cannot read file: {exc.strerror or exc}") from exc
-    if size == 0:
-        raise LoadError("empty file")
-    if size > max_bytes:
-        raise LoadError(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit ([ingest] max_file_mb)")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LoadError(f"cannot read file: {exc.strerror or exc}") from exc
-    head = data[:8192]
-    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
-    if b"\x00" in head or controls > len(head) * 0.1:
-        raise LoadError("binary file, not text")
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if path.suffix.lower() in HTML_TYPES:
-            declared = re.search(rb"""<meta[^>]+charset=["']?([\w-]+)""", head, re.IGNORECASE)
-            if declared:
-                try:
-                    return data.decode(declared.group(1).decode("ascii"))
-                except (LookupError, UnicodeDecodeError):
-                    pass
-        raise LoadError(
-            f"not valid UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
-        ) from exc
-    if not text.strip():
-        raise LoadError("empty file (only white space)")
-    return text
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
 
 
 # -- formats ---------------------------------------------------------------------------
@@ -197,7 +161,9 @@ def parse_plain(raw: str, source: str) -> Article:
     while lines and not lines[0].strip():
         lines.pop(0)
     title = meta.get("title", "")
-    published = parse_date(meta.get("date") or meta.get("published"))
+    outlet = meta.get("source") or meta.get("outlet") or ""
+    url = meta.get("url") or meta.get("link") or ""
+    published, note = read_date(meta.get("date") or meta.get("published"), url=url, outlet=outlet)
     if lines:
         found, rest = clean.split_date_prefix(lines[0])
         if found:
@@ -213,8 +179,9 @@ def parse_plain(raw: str, source: str) -> Article:
         source=source,
         key_hint=source,
         published=published,
-        outlet=meta.get("source") or meta.get("outlet") or "",
-        url=meta.get("url") or meta.get("link") or "",
+        outlet=outlet,
+        url=url,
+        note=note,
     )
 
 
@@ -244,14 +211,17 @@ def parse_markdown(raw: str, source: str) -> Article:
         first, _, rest = text.partition("\n")
         if len(first) <= 300:
             title, text = first, rest
+    outlet, url = _as_text(_first(meta, OUTLET_FIELDS)), _as_text(_first(meta, URL_FIELDS))
+    published, note = read_date(_first(meta, DATE_FIELDS), url=url, outlet=outlet)
     return make_article(
         title=clean.markdown_to_text(str(title)),
         text=text,
         source=source,
         key_hint=source,
-        published=parse_date(_first(meta, DATE_FIELDS)),
-        outlet=_as_text(_first(meta, OUTLET_FIELDS)),
-        url=_as_text(_first(meta, URL_FIELDS)),
+        published=published,
+        outlet=outlet,
+        url=url,
+        note=note,
     )
 
 
@@ -303,30 +273,37 @@ def record_to_article(record: Any, source: str, key_hint: str) -> Article:
     url = _as_text(_first(record, URL_FIELDS))
     if url and not re.match(r"^https?://", url, re.IGNORECASE):
         url = ""
+    outlet = _as_text(_first(record, OUTLET_FIELDS))
+    published, note = read_date(_first(record, DATE_FIELDS), url=url, outlet=outlet)
     return make_article(
         title=_as_text(_first(record, TITLE_FIELDS)),
         text=text,
         source=source,
         key_hint=key_hint,
-        published=parse_date(_first(record, DATE_FIELDS)),
-        outlet=_as_text(_first(record, OUTLET_FIELDS)),
+        published=published,
+        outlet=outlet,
         url=url,
+        note=note,
     )
 
 
-def _json_records(raw: str, jsonl: bool, name: str) -> Iterator[tuple[str, Any]]:
-    """(where, record) for each record; (where, LoadError) for each row that fails to parse."""
-    if jsonl:
-        for number, line in enumerate(raw.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{name} line {number}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield f"{name} line {number}", LoadError(f"malformed JSON: {exc.msg} at column {exc.colno}")
-            except RecursionError:
-                yield f"{name} line {number}", LoadError("JSON nested too deeply")
-        return
+def _jsonl_records(path: Path, max_bytes: int) -> Iterator[tuple[str, Any]]:
+    """(where, record) for each line; (where, LoadError) for each line that is not text or not JSON."""
+    for number, line in read_lines(path, max_bytes):
+        where = f"{path.name} line {number}"
+        if isinstance(line, LoadError):
+            yield where, line
+            continue
+        try:
+            yield where, json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield where, LoadError(f"malformed JSON: {exc.msg} at column {exc.colno}")
+        except RecursionError:
+            yield where, LoadError("JSON nested too deeply")
+
+
+def _json_records(raw: str, name: str) -> Iterator[tuple[str, Any]]:
+    """(where, record) for each article of a JSON document: one object, a list, or a wrapped list."""
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -355,16 +332,23 @@ def load_file(path: Path, *, root: Path | None = None, max_bytes: int = 20_000_0
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise LoadError(f"unsupported file type {suffix or '(none)'}: expected one of {', '.join(sorted(SUPPORTED))}")
-    raw = read_text(path, max_bytes)
+    if suffix == ".jsonl":
+        return _records_file(path, source, list(_jsonl_records(path, max_bytes)))
+    raw = read_text(path, max_bytes, html=suffix in HTML_TYPES)
     if suffix in HTML_TYPES:
         return LoadedFile(path, source, (parse_html(raw, source),))
     if suffix in TEXT_TYPES:
         parse = parse_markdown if TEXT_TYPES[suffix] == "markdown" else parse_plain
         return LoadedFile(path, source, (parse(raw, source),))
-    articles: list[Article] = []
+    return _records_file(path, source, list(_json_records(raw, path.name)))
+
+
+def _records_file(path: Path, source: str, records: list[tuple[str, Any]]) -> LoadedFile:
+    """The articles of a JSON or JSON Lines file; a record repeating an earlier URL replaces it (see the module)."""
+    articles: dict[str, Article] = {}  # key -> the latest record with that key
+    wheres: dict[str, str] = {}
     errors: list[tuple[str, str]] = []
-    seen: dict[str, str] = {}
-    records = list(_json_records(raw, suffix == ".jsonl", path.name))
+    repeats: list[tuple[str, str, str]] = []
     for index, (where, record) in enumerate(records):
         if isinstance(record, LoadError):
             errors.append((where, str(record)))
@@ -374,15 +358,24 @@ def load_file(path: Path, *, root: Path | None = None, max_bytes: int = 20_000_0
         except LoadError as exc:
             errors.append((where, str(exc)))
             continue
-        if article.key in seen:
-            errors.append((where, f"same URL as {seen[article.key]}; kept the first"))
-            continue
-        seen[article.key] = where
-        articles.append(article)
+        earlier = articles.get(article.key)
+        if earlier is not None:
+            first = wheres[article.key].rsplit(" ", 2)[-2:]
+            if earlier.content_hash() == article.content_hash():
+                repeats.append((where, article.title, f"same URL and content as {' '.join(first)}"))
+                continue
+            here = where.rsplit(" ", 2)[-2:]
+            repeats.append((wheres[article.key], earlier.title,
+                            f"an earlier version of {' '.join(here)} (same URL): the later record wins"))
+            article = replace(article, note=_join(article.note, f"replaces {' '.join(first)} (same URL, changed content)"))
+        articles[article.key] = article
+        wheres[article.key] = where
     if not articles:
-        reason = errors[0][1] if len(errors) == 1 else f"no valid article in {len(records)} records"
-        raise LoadError(reason)
-    return LoadedFile(path, source, tuple(articles), tuple(errors))
+        reasons = list(dict.fromkeys(reason for _, reason in errors))
+        if len(reasons) == 1:
+            raise LoadError(reasons[0] if len(errors) == 1 else f"{reasons[0]} (all {len(errors)} records)")
+        raise LoadError(f"no valid article in {len(records)} records ({errors[0][0]}: {errors[0][1]})")
+    return LoadedFile(path, source, tuple(articles.values()), tuple(errors), tuple(repeats))
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:

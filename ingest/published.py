@@ -16,13 +16,21 @@ Two places only, in this order:
 Nothing else: a date in the running text is an event, not the publication date,
 so an article without a URL date or a dateline stays undated (None). Dates before
 :data:`EARLIEST` or after ``today`` + 1 day are rejected.
+
+Metadata dates (a JSON field, a ``Date:`` line, front matter) are read by :func:`read_date`. A
+numeric date whose day and month could be swapped (``05/09/2023``) is never guessed: it is read
+in the order the outlet writes dates (:func:`date_order`: British, Irish, Australian, Indian ...
+outlets and country domains day first; US outlets and ``.us``/``.gov`` month first), and when that
+order is unknown the article stays undated, with a note that says why. A date without a year
+(``05/09``, ``September 5``) or without a day (``September 2023``) is not a date.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
@@ -166,3 +174,114 @@ def _parse_words(words: str, today: date) -> date | None:
         log.debug("dateline date not understood: %r", words)
         return None
     return parsed.date() if parsed else None
+
+
+# -- metadata dates: day first or month first ------------------------------------------------------
+
+Order = Literal["dmy", "mdy"]
+_NUMERIC = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{4}|\d{2}))?(?=$|[\sT,])")
+# Outlets by name or host word, and country domains, whose numeric dates are known to run day first
+# or month first. Generic domains (.com, .org, .net, .io ...) say nothing.
+_DAY_FIRST_NAMES = re.compile(
+    r"\b(bbc|guardian|theguardian|independent|telegraph|sky ?news|dailymail|daily mail|mirror|thetimes|"
+    r"the times|financial times|ft|economist|reuters\.co\.uk|abc\.net|smh|the age|theage|news\.com|"
+    r"irishtimes|irish times|rte|aljazeera|al jazeera|dw|france24|euronews|thehindu|the hindu|"
+    r"timesofindia|scmp|straitstimes|stuff)\b")
+_MONTH_FIRST_NAMES = re.compile(
+    r"\b(cnn|nytimes|new york times|washingtonpost|washington post|foxnews|fox news|nbcnews|nbc news|"
+    r"cbsnews|cbs news|abcnews|abc news|usatoday|usa today|npr|wsj|wall street journal|politico|thehill|"
+    r"the hill|apnews|associated press|latimes|los angeles times|nypost|new york post|axios|cnbc|"
+    r"businessinsider|newsweek|huffpost|foxbusiness|bostonglobe|chicagotribune|theatlantic|vox)\b")
+_DAY_FIRST_TLDS = frozenset(re.findall(r"\w+", """
+    uk au nz ie in za de fr es it nl be ch at pt br ar cl ru ua pl cz sk hu ro bg gr tr il eg ng ke gh
+    pk bd lk sg my id vn th se no dk fi is ee lv lt hr rs si mt cy lu"""))
+_MONTH_FIRST_TLDS = frozenset(("us", "gov", "mil", "ph"))
+
+
+def date_order(url: str = "", outlet: str = "") -> tuple[Order | None, str]:
+    """How the outlet writes numeric dates ("dmy" or "mdy", or None when unknown), and what told us."""
+    host = (urlsplit(url).hostname or "") if url else ""
+    names = f"{outlet} {host}".casefold()
+    for pattern, order in ((_DAY_FIRST_NAMES, "dmy"), (_MONTH_FIRST_NAMES, "mdy")):
+        found = pattern.search(names)
+        if found:
+            return order, found.group(1)  # type: ignore[return-value]
+    tld = host.rsplit(".", 1)[-1] if "." in host else ""
+    if tld in _DAY_FIRST_TLDS:
+        return "dmy", host
+    if tld in _MONTH_FIRST_TLDS:
+        return "mdy", host
+    return None, ""
+
+
+def read_date(value: Any, *, url: str = "", outlet: str = "") -> tuple[date | None, str]:
+    """A publication date from metadata, and a note when reading it took a decision (or refused one).
+
+    ISO strings, written forms ("Sept 5, 2023", RFC 822) and Unix timestamps are read as they are.
+    A numeric ``d/m/y`` date is read by :func:`date_order` when both orders are valid; otherwise
+    it is None with a note. Years outside 1800-2200 are None.
+    """
+    if isinstance(value, str) and (match := _NUMERIC.match(value)):
+        return _numeric(match, value.strip(), url, outlet)
+    return parse_date(value), ""
+
+
+def _numeric(match: re.Match[str], shown: str, url: str, outlet: str) -> tuple[date | None, str]:
+    first, second, year_text = int(match.group(1)), int(match.group(2)), match.group(3)
+    if not year_text:
+        return None, f"date “{shown}” has no year: left undated"
+    year = int(year_text)
+    if len(year_text) == 2:
+        year += 2000 if year <= date.today().year % 100 + 1 else 1900
+    note = ""
+    if first <= 12 and second <= 12 and first != second:
+        order, why = date_order(url, outlet)
+        if order is None:
+            return None, (f"date “{shown}” could be day/month or month/day and the outlet's order is unknown: "
+                          "left undated (write dates as YYYY-MM-DD)")
+        day, month = (first, second) if order == "dmy" else (second, first)
+        note = f"date “{shown}” read {'day' if order == 'dmy' else 'month'} first, as {why} writes dates"
+    else:
+        day, month = (first, second) if first > 12 or first == second else (second, first)
+    found = _safe_date(year, month, day) if 1800 <= year <= 2200 else None
+    return found, note if found else f"date “{shown}” is not a valid date"
+
+
+def parse_date(value: Any) -> date | None:
+    """A publication date from an ISO string, a written form with day, month and year, or a Unix timestamp;
+    None if unparseable, incomplete or ambiguous (see :func:`read_date`)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if value > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc).date()
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if _NUMERIC.match(text):
+        return read_date(text)[0]
+    match = re.match(r"^(\d{4})-(\d{2})-(\d{2})", text)
+    if match:
+        day = _safe_date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    else:
+        day = _written_date(text)
+    return day if day is not None and 1800 <= day.year <= 2200 else None
+
+
+def _written_date(text: str) -> date | None:
+    """dateutil's reading, only when the text names a year, a month and a day (two defaults must agree)."""
+    from dateutil import parser as date_parser
+
+    try:
+        one = date_parser.parse(text[:200], default=datetime(2000, 1, 1)).date()
+        two = date_parser.parse(text[:200], default=datetime(2001, 2, 2)).date()
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return one if one == two else None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ingest.decode import repair
 from ingest.load import SUPPORTED
 from rag.config import Settings
 
@@ -101,7 +102,9 @@ def save_uploads(files: Sequence[tuple[str, Path]], settings: Settings) -> list[
 
 def save_pasted(title: str, text: str, settings: Settings, *, published: date | None = None, outlet: str = "",
                 url: str = "") -> Path:
-    """Write a pasted article as a Markdown file with front matter, so it is re-indexed like any other file."""
+    """Write a pasted article as a Markdown file with front matter, so it is re-indexed like any other file.
+    Unpaired surrogates (which a browser can send) become U+FFFD, so the file always saves as UTF-8."""
+    title, text, outlet, url = (repair(value)[0] for value in (title, text, outlet, url))
     lines = ["---", f"title: {' '.join(title.split())}"]
     if published:
         lines.append(f"date: {published.isoformat()}")

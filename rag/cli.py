@@ -37,22 +37,17 @@ def _err(text: str) -> None:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.index import ingest_paths
+    from rag.progress import ProgressDisplay
     from rag.schema import ArticleReport
 
     paths = args.paths or [str(settings.articles_dir)]
-    bar: Any = None
+    bar: ProgressDisplay | None = None
 
     def progress(p: Any) -> None:
         nonlocal bar
-        if args.json or args.quiet:
-            return
         if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=p.files_total, unit="file", desc="ingest", file=sys.stderr, dynamic_ncols=True)
-        bar.n = p.files_done
-        bar.set_postfix(articles=p.articles_done, chunks=p.chunks_embedded, refresh=False)
-        bar.refresh()
+            bar = ProgressDisplay("ingest", p.files_total, "file", enabled=not (args.json or args.quiet))
+        bar.update(p.files_done, articles=p.articles_done, chunks=p.chunks_embedded)
 
     def show(item: ArticleReport) -> None:
         if args.json or item.outcome == "unchanged" or (args.quiet and item.outcome != "failed"):
@@ -63,7 +58,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         if item.reason:
             line += f"  -- {item.reason}"
         if bar is not None:
-            bar.write(line, file=sys.stdout)
+            bar.write(line)
         else:
             _out(line)
 
@@ -189,33 +184,35 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     import tempfile
-    from pathlib import Path
 
-    from rag.evaluate import evaluate, load_questions, report_dict
+    from rag.evaluate import evaluate, existing_file, load_questions, output_path, report_dict
+    from rag.progress import ProgressDisplay
     from rag.service import Engine
 
-    questions = load_questions(Path(args.questions))
+    questions_path = existing_file(args.questions, "questions file")
+    corpus = existing_file(args.corpus, "--corpus") if args.corpus else None
+    out = output_path(args.out, [questions_path, *([corpus] if corpus else [])]) if args.out else None
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit must be 1 or more, not {args.limit}")
+    questions = load_questions(questions_path)
     if args.limit:
         questions = questions[: args.limit]
     workdir = None
-    if args.corpus:
+    if corpus is not None:
         from ingest.index import ingest_paths
 
         workdir = tempfile.TemporaryDirectory(prefix="newsrag-eval-")
-        size_mb = Path(args.corpus).stat().st_size / 1e6 + 1
+        size_mb = corpus.stat().st_size / 1e6 + 1
         settings = settings.replace(paths={"index_dir": workdir.name},
                                     ingest={"max_file_mb": max(settings.ingest.max_file_mb, size_mb)})
-        _err(f"indexing {args.corpus} into a throwaway index ...")
-        report = ingest_paths([args.corpus], settings)
+        _err(f"indexing {corpus} into a throwaway index ...")
+        report = ingest_paths([corpus], settings)
         _err(f"indexed {report.totals['added']} articles ({report.chunks_embedded} chunks) in {report.seconds:.0f}s")
     try:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(questions), unit="q", desc="eval", file=sys.stderr, disable=args.json or None)
+        bar = ProgressDisplay("eval", len(questions), "question", enabled=not args.json)
         result = evaluate(questions, Engine(settings), provider=args.provider, retrieval_only=args.retrieval_only,
-                          use_question_dates=not args.no_question_dates,
-                          results_path=Path(args.out) if args.out else None,
-                          progress=lambda done, total: bar.update(1))
+                          use_question_dates=not args.no_question_dates, results_path=out,
+                          progress=lambda done, total: bar.update(done))
         bar.close()
     finally:
         if workdir is not None:
@@ -227,8 +224,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     for key, value in data.items():
         if value is not None:
             _out(f"{key:>20}: {value}")
-    if args.out:
-        _out(f"{'per-question':>20}: {args.out}")
+    if out:
+        _out(f"{'per-question':>20}: {out}")
     return 0
 
 

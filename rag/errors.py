@@ -12,7 +12,7 @@ class NewsragError(Exception):
 
 
 class InputError(NewsragError):
-    """What the user typed cannot be used: a question, a flag, a date. The CLI exits 2."""
+    """What the user typed or named cannot be used: a question, a flag, a date, a questions file. The CLI exits 2."""
 
 
 class ConfigError(NewsragError):

@@ -18,15 +18,16 @@ an off-corpus question, which must be refused.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from rag.errors import NewsragError
+from rag.errors import InputError
 from rag.schema import Filters, url_article_id
 from rag.service import Done, Engine, Error, ask
 
@@ -69,25 +70,91 @@ class EvalReport:
     provider: str = ""
 
 
+def existing_file(name: str | Path, what: str) -> Path:
+    """``name`` as a path to a readable regular file, or a InputError saying what is wrong with it."""
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise InputError(f"{what} {path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{what} {path}: not a file")
+    return path
+
+
+def output_path(name: str | Path, inputs: Sequence[Path]) -> Path:
+    """Where per-question results may be written: never over an input (compared after resolving links
+    and ``..``, and by inode for hard links), never a folder. Checked before the run, not after it."""
+    out = Path(name).expanduser()
+    for given in inputs:
+        same = out.resolve() == given.resolve() or (out.exists() and os.path.samefile(out, given))
+        if same:
+            raise InputError(f"--out {out} is the input file {given}: it would be overwritten; choose another path")
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder: give a file path such as {out / 'results.jsonl'}")
+    return out
+
+
+_LIST_FIELDS = ("choices", "gold_urls", "answers", "history")
+
+
 def load_questions(path: Path) -> list[Question]:
+    """The questions of a JSON Lines file. Any malformed line (not UTF-8, not JSON, not an object, a
+    missing or empty ``question``, a field of the wrong type, a bad ``date``) is a InputError naming the
+    line; so is a file with no question at all."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    nul = data.find(b"\x00", 0, 8192)
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise InputError(f"{path} line {line}: binary data, not JSON Lines questions")
     out: list[Question] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
             continue
         try:
-            row = json.loads(line)
-            out.append(Question(
-                id=str(row.get("id", number)), question=row["question"], answer=str(row.get("answer", "")),
-                choices=tuple(row.get("choices") or ()), gold_urls=tuple(row.get("gold_urls") or ()),
-                date=date.fromisoformat(row["date"][:10]) if row.get("date") else None,
-                answers=tuple(str(a) for a in row.get("answers") or ()), article=str(row.get("article", "")),
-                history=tuple(str(h) for h in row.get("history") or ()), topic=str(row.get("topic", "")),
-            ))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise NewsragError(f"{path} line {number}: not a question record ({exc})") from exc
+            out.append(_question(raw, number))
+        except ValueError as exc:
+            raise InputError(f"{path} line {number}: {exc}") from None
     if not out:
-        raise NewsragError(f"{path} holds no questions")
+        raise InputError(f"{path} holds no questions (expected one JSON object per line with a \"question\")")
     return out
+
+
+def _question(raw: bytes, number: int) -> Question:
+    if b"\x00" in raw:
+        raise ValueError("binary data, not a line of JSON")
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"malformed JSON ({getattr(exc, 'msg', 'nested too deeply')})") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    question = row.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError('no "question" (a non-empty string)' if question is None else '"question" must be a non-empty string')
+    for key in ("answer", "id", "article", "topic"):
+        if not isinstance(row.get(key, ""), (str, int, float)):
+            raise ValueError(f'"{key}" must be a string, not {type(row[key]).__name__}')
+    for key in _LIST_FIELDS:
+        value = row.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
+            raise ValueError(f'"{key}" must be a list of strings')
+    day = row.get("date")
+    if day and not isinstance(day, str):
+        raise ValueError('"date" must be a YYYY-MM-DD string')
+    try:
+        when = date.fromisoformat(day[:10]) if day else None
+    except ValueError:
+        raise ValueError(f'"date" {day!r} is not a YYYY-MM-DD date') from None
+    return Question(
+        id=str(row.get("id", number)), question=question, answer=str(row.get("answer", "")),
+        choices=tuple(str(c) for c in row.get("choices") or ()), gold_urls=tuple(str(u) for u in row.get("gold_urls") or ()),
+        date=when, answers=tuple(str(a) for a in row.get("answers") or ()), article=str(row.get("article", "")),
+        history=tuple(str(h) for h in row.get("history") or ()), topic=str(row.get("topic", "")),
+    )
 
 
 def contains(text: str, phrase: str) -> bool:

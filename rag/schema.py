@@ -60,6 +60,8 @@ class Article:
     ``text`` is the cleaned body; chunk offsets and citation spans index into it.
     ``key`` is what identifies the article across runs: its canonical URL when it
     has one, else its source file (plus a position for multi-article files).
+    ``note`` says what loading repaired or decided (a replaced character, an ambiguous date left out,
+    a later record of the same URL that won); it is reported, never indexed or hashed.
     """
 
     key: str
@@ -69,6 +71,7 @@ class Article:
     published: date | None = None
     outlet: str = ""
     url: str = ""
+    note: str = field(default="", compare=False)
 
     @property
     def id(self) -> str:

@@ -14,13 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hsettings
-from hypothesis import strategies as st
 
 from ingest.index import ingest_paths
-from ingest.load import load_file
-from rag.errors import LoadError
 from rag.service import Done, Error, ask
 
 from .conftest import ARTICLES, make_settings
@@ -134,57 +129,6 @@ def test_corrupted_index_gives_a_message_not_a_traceback(tmp_path, embedder):
         assert out.returncode == 1, command
         assert "cannot be opened" in out.stderr and "Move that folder away" in out.stderr, out.stderr[-1500:]
         assert "Traceback" not in out.stderr
-
-
-@pytest.mark.unit
-@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=4000), suffix=st.sampled_from([".txt", ".md", ".html", ".json", ".jsonl"]))
-def test_loaders_never_crash_on_random_bytes(tmp_path, data, suffix):
-    path = tmp_path / f"fuzz{suffix}"
-    path.write_bytes(data)
-    try:
-        loaded = load_file(path)
-    except LoadError as exc:
-        assert str(exc)
-    else:
-        assert loaded.articles and all(a.text for a in loaded.articles)
-
-
-@pytest.mark.unit
-@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(max_size=3000), suffix=st.sampled_from([".txt", ".md", ".html", ".json", ".jsonl"]))
-def test_loaders_never_crash_on_random_text(tmp_path, text, suffix):
-    path = tmp_path / f"fuzz{suffix}"
-    try:
-        path.write_text(text, encoding="utf-8")
-    except UnicodeEncodeError:  # lone surrogates cannot be saved as UTF-8 at all
-        return
-    try:
-        load_file(path)
-    except LoadError as exc:
-        assert str(exc)
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize(
-    ("name", "content"),
-    [
-        ("deep.html", "<html><body>" + "<div>" * 50_000 + "text " * 100 + "</div>" * 50_000 + "</body></html>"),
-        ("deep.json", "[" * 100_000 + "]" * 100_000),
-        ("deep.jsonl", '{"a":' * 50_000 + "1" + "}" * 50_000 + "\n"),
-        ("longline.txt", "Title\n\n" + "word " * 400_000),
-        ("big.json", json.dumps([{"title": f"T{i}", "text": "body " * 200} for i in range(3000)])),
-    ],
-)
-def test_loaders_survive_pathological_files(tmp_path, name, content):
-    path = tmp_path / name
-    path.write_text(content)
-    try:
-        loaded = load_file(path, max_bytes=50_000_000)
-    except LoadError as exc:
-        assert str(exc)
-    else:
-        assert loaded.articles
 
 
 @pytest.mark.integration

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -171,7 +172,8 @@ def test_cli_ingest_reports_and_exits_nonzero_on_failure(tmp_path, settings, emb
     config = tmp_path / "config.toml"
     config.write_text(f'[paths]\narticles_dir = "{settings.articles_dir}"\nindex_dir = "{tmp_path / "index"}"\n')
     assert cli.main(["--config", str(config), "ingest"]) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "\r" not in err and re.search(r"^ingest: (\d+)/\1 files \(100%\)", err, re.MULTILINE)  # no bar off a TTY
     assert "failed  empty.txt  -- empty file" in out
     assert "added  observatory.json" in out and f"{EXPECTED_ARTICLES} added, 1 failed" in out
     (settings.articles_dir / "empty.txt").unlink()
@@ -181,6 +183,33 @@ def test_cli_ingest_reports_and_exits_nonzero_on_failure(tmp_path, settings, emb
     stats = capsys.readouterr().out
     assert f"articles:        {EXPECTED_ARTICLES}" in stats and "2023-10-11 to 2024-04-05" in stats
     assert "all-MiniLM-L6-v2" in stats
+
+
+def test_cli_ingest_of_a_feed_with_repeats_a_cut_emoji_and_a_note_succeeds(tmp_path, embedder, capsys):
+    """Issue 15 items 1, 17 and 18 end to end: nothing here is a failure, and the report says what was decided."""
+    import json
+
+    from rag import cli
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    body = "The harbour of Orvik reopened on Monday after eight months of repairs, officials said."
+    rows = [{"title": "Harbour reopens", "text": body, "url": "https://x.example/1"},
+            {"title": "Cut emoji", "text": "The export cut an emoji in half \ud83d, the editor said.", "url": "https://x.example/2"},
+            {"title": "Harbour reopens", "text": body, "url": "https://x.example/1"},
+            {"title": "Harbour reopens", "text": body + " Ferries resume on Friday.", "url": "https://x.example/1"}]
+    (folder / "feed.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")  # the emoji half as \\ud83d
+    (folder / "note.txt").write_text("date 2023-09-20 The council approved the Orvik harbour budget on Wednesday.")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[paths]\narticles_dir = "{folder}"\nindex_dir = "{tmp_path / "index"}"\n')
+    assert cli.main(["--config", str(config), "ingest"]) == 0
+    out = capsys.readouterr().out
+    assert "U+FFFD" in out and "same URL and content as line 1" in out
+    assert "replaces line 1 (same URL, changed content)" in out and "the later record wins" in out
+    assert "added  note.txt" in out and "3 added, 2 duplicate in" in out
+    store = open_store(make_settings(tmp_path, folder), embedder.name)
+    texts = {r.title: r for r in store.records().values()}
+    assert set(texts) == {"Harbour reopens", "Cut emoji", "The council approved the Orvik harbour budget on Wednesday."}
 
 
 def test_missing_path_is_reported(settings, embedder):
