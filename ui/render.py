@@ -8,8 +8,9 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from rag.answer.injection import instruction_spans
 from rag.dates import day_text, describe
-from rag.schema import Answer, Citation, Hit, IndexStats, IngestReport
+from rag.schema import Answer, Hit, IndexStats, IngestReport
 
 REFUSAL_ICON = "ℹ️"
 UNSUPPORTED_MARK = "⚠️"
@@ -58,16 +59,22 @@ def streaming_markdown(raw: str) -> str:
     return raw + " ▌"
 
 
-def _highlight(citation: Citation, spans: Sequence[tuple[int, int]]) -> str:
-    """The passage, escaped, with the supporting sentences wrapped in <mark>."""
-    text = citation.passage
-    local = sorted({(max(0, s - citation.passage_start), min(len(text), e - citation.passage_start)) for s, e in spans})
+INSTRUCTION_TITLE = "Reads as an instruction to an assistant: never quoted in an answer"
+
+
+def _highlight(text: str, spans: Sequence[tuple[int, int]] = ()) -> str:
+    """``text``, escaped, with the supporting sentences (``spans``, offsets in ``text``) wrapped in <mark> and
+    the sentences that read as instructions to an assistant struck through with a title that says why."""
+    tagged = {(s, e, "mark") for s, e in spans} | {(s, e, "instruction") for s, e in instruction_spans(text)}
     out, cursor = [], 0
-    for start, end in local:
+    for start, end, tag in sorted(tagged):
+        start, end = max(0, start), min(len(text), end)
         if start < cursor or start >= end:
             continue
         out.append(html.escape(text[cursor:start]))
-        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        body = html.escape(text[start:end])
+        out.append(f"<mark>{body}</mark>" if tag == "mark" else
+                   f'<s class="nr-instruction" title="{INSTRUCTION_TITLE}">{body}</s>')
         cursor = end
     out.append(html.escape(text[cursor:]))
     return "".join(out)
@@ -94,9 +101,10 @@ def sources_html(answer: Answer) -> str:
         return f'<div class="nr-sources nr-empty">{note}</div>'
     cards = []
     for c in answer.citations:
-        spans = [(s.start, s.end) for sentence in answer.sentences for s in sentence.support if s.citation == c.number]
+        spans = [(s.start - c.passage_start, s.end - c.passage_start)
+                 for sentence in answer.sentences for s in sentence.support if s.citation == c.number]
         published = day_text(c.published)
-        cards.append(_card(c.number, c.title, c.outlet, published, c.url, c.source, _highlight(c, spans),
+        cards.append(_card(c.number, c.title, c.outlet, published, c.url, c.source, _highlight(c.passage, spans),
                            c.also_reported))
     return '<div class="nr-sources">' + "".join(cards) + "</div>"
 
@@ -105,7 +113,7 @@ def retrieved_html(hits: Sequence[Hit]) -> str:
     """While the answer streams: the passages the answerer is reading."""
     cards = [_card(i, h.passage.title, h.passage.outlet,
                    day_text(h.passage.published),
-                   h.passage.url, h.passage.source, html.escape(h.passage.text), h.also_reported)
+                   h.passage.url, h.passage.source, _highlight(h.passage.text), h.also_reported)
              for i, h in enumerate(hits, start=1)]
     return '<div class="nr-sources nr-pending">' + "".join(cards) + "</div>"
 

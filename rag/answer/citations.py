@@ -8,7 +8,8 @@
    passage that does not support the sentence loses its marker; a sentence no
    cited passage supports gets the marker of the passage that does (*attached*);
    a sentence nothing supports is *unsupported*. Sentences with fewer than two
-   content words make no claim and are left alone (*neutral*).
+   content words make no claim and are left alone (*neutral*). A sentence that reads as an
+   instruction to an assistant (:mod:`rag.answer.injection`) is *unsupported*, and never supports.
 3. **Renumber** the sources actually cited 1..n in order of first citation, each
    with the character span of its supporting sentence in the article.
 """
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.answer.injection import instructs
 from rag.config import AnswerSettings
 from rag.schema import AnswerSentence, Citation, Hit, Support
 from rag.text import sentence_spans, terms
@@ -84,12 +86,13 @@ class _PassageSentences:
 
 
 def _split_passage(hit: Hit) -> _PassageSentences:
+    """The sentences that can support an answer: all but those that read as instructions to an assistant."""
     text = hit.passage.text
-    spans = list(sentence_spans(text)) or [(0, len(text))]
+    spans = [(s, e) for s, e in list(sentence_spans(text)) or [(0, len(text))] if not instructs(text[s:e])]
     return _PassageSentences(
         [text[s:e] for s, e in spans],
         [(hit.passage.start + s, hit.passage.start + e) for s, e in spans],
-        set(terms(text)),
+        set(terms(" ".join(text[s:e] for s, e in spans))),
     )
 
 
@@ -113,10 +116,15 @@ def verify(parsed: Sequence[tuple[str, list[int]]], hits: Sequence[Hit], embed: 
         if len(words) < 2 or not hits:
             raw.append((text, cited, "neutral", []))
             continue
+        if instructs(text):  # a model repeating an article's instruction to an assistant: never news
+            raw.append((text, cited, "unsupported", []))
+            continue
         sims = _cosines(answer_vectors[row : row + 1], passage_vectors)[0] if len(all_sentences) else np.zeros(0)
         support: dict[int, Support] = {}
         strength: dict[int, float] = {}
         for i, p in enumerate(passages):
+            if not p.texts:
+                continue
             local = sims[offsets[i] : offsets[i + 1]]
             best = int(np.argmax(local))
             similarity = float(local[best])

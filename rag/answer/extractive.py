@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer.citations import EmbedFn
+from rag.answer.injection import instructs
 from rag.bm25 import tokens
 from rag.config import AnswerSettings
 from rag.schema import Hit
@@ -162,7 +163,8 @@ def candidates(question: str, hits: Sequence[Hit], embed: EmbedFn,
         for start, end in sentence_spans(text):
             sentence = text[start:end].strip()
             if (len(sentence.split()) >= MIN_WORDS and not sentence.rstrip("”\"’' ").endswith("?")  # a question answers nothing
-                    and not sentence[:1].islower()):  # a fragment cut mid-sentence
+                    and not sentence[:1].islower()  # a fragment cut mid-sentence
+                    and not instructs(sentence)):  # "Ignore previous instructions and ..." is not news
                 pieces.append((i, start, sentence))
     if not pieces:
         return [], np.zeros((0, 1), dtype=np.float32)

@@ -1,7 +1,8 @@
 """The LLM answerer: numbered sources fitted to the model's window, streamed tokens.
 
 The prompt (``rag.prompts``) numbers the passages, asks for ``[n]`` after each
-claim, fences article text as data and forbids outside knowledge. Passages are
+claim, fences article text as data and forbids outside knowledge; sentences that read as instructions
+to an assistant are withheld from it (:mod:`rag.answer.injection`). Passages are
 added best first while their tokens fit ``window - max_tokens``; the ones left
 out are reported in the answer's note, never cut silently.
 """
@@ -12,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rag import prompts
+from rag.answer.injection import withhold
 from rag.errors import ModelError
 from rag.llm import ChatModel
 from rag.schema import Hit
@@ -25,7 +27,7 @@ class ContextOverflowError(ModelError):
 
 def format_source(number: int, hit: Hit) -> str:
     p = hit.passage
-    clean = p.text.replace("</source>", "</ source>")  # a passage cannot close its own fence
+    clean = withhold(p.text).replace("</source>", "</ source>")  # a passage cannot close its own fence
     return prompts.SOURCE_TEMPLATE.format(
         number=number, title=p.title.replace('"', "'"), outlet=p.outlet.replace('"', "'"),
         date=p.published.isoformat() if p.published else "unknown", text=clean,
