@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest import clean
+from ingest.files import source_name
 from ingest.published import infer_published
 from rag.errors import LoadError
 from rag.schema import Article, canonical_url
@@ -89,17 +90,6 @@ def parse_date(value: Any) -> date | None:
     except (ValueError, OverflowError):
         return None
     return day if 1800 <= day.year <= 2200 else None
-
-
-def source_name(path: Path, root: Path | None) -> str:
-    """The file's name as reported and keyed: relative to the articles folder when inside it."""
-    resolved = path.resolve()
-    if root is not None:
-        try:
-            return resolved.relative_to(root.resolve()).as_posix()
-        except ValueError:
-            pass
-    return resolved.as_posix()
 
 
 def _first(record: Mapping[str, Any], names: Iterable[str]) -> Any:
@@ -383,24 +373,3 @@ def load_file(path: Path, *, root: Path | None = None, max_bytes: int = 20_000_0
         reason = errors[0][1] if len(errors) == 1 else f"no valid article in {len(records)} records"
         raise LoadError(reason)
     return LoadedFile(path, source, tuple(articles), tuple(errors))
-
-
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """Expand folders (recursively, skipping hidden entries) into files.
-
-    Returns (article files, other files): files given by name are always article
-    files, so an unsupported one is reported; in folders, other types are skipped.
-    """
-    files: list[Path] = []
-    skipped: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                rel = child.relative_to(path)
-                if any(part.startswith(".") for part in rel.parts) or not child.is_file():
-                    continue
-                (files if child.suffix.lower() in SUPPORTED else skipped).append(child)
-        else:
-            files.append(path)
-    unique = list(dict.fromkeys(p.resolve() if p.exists() else p for p in files))
-    return unique, skipped
