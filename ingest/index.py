@@ -355,11 +355,12 @@ def indexing(settings: Settings, embedder: Embedder | None = None, store: Store 
     store = store or open_store(settings, embedder.name)
     with marker.writer_lock(settings.index_dir, settings.store.mode == "embedded"):
         earlier = marker.begin(settings.index_dir)
-        recovered = store.recover()
+        recovered = store.recover() + (store.audit() if earlier is not None else [])
         indexer = Indexer(settings, store, embedder, on_report)
         indexer.started = started
         if earlier is not None:
-            half = f"finished or undid {len(recovered)} half-written article(s)" if recovered else "nothing was half-written"
+            half = (f"finished, undid or forgot {len(recovered)} half-written article(s)" if recovered
+                    else "nothing was half-written")
             indexer.notes.append(f"the previous ingest was interrupted ({half}); rebuilt the lexical index from Chroma")
         yield indexer
         indexer.settle_aliases()

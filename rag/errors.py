@@ -40,6 +40,10 @@ class ModelError(NewsragError):
     """A language model could not be loaded or reached, or failed mid-answer."""
 
 
+class SaveError(NewsragError):
+    """An article (pasted or uploaded) could not be saved into the articles folder."""
+
+
 class DiskFullError(StoreError):
     """The disk holding the index has no space left (ENOSPC, EDQUOT, or SQLite's "database or disk is full")."""
 
@@ -94,3 +98,13 @@ def disk_error(exc: BaseException, folder: object) -> StoreError | None:
     return ReadOnlyIndexError(f"The index folder {folder} cannot be written ({name}: read-only or not permitted): "
                               f"make it writable, or point [paths] index_dir elsewhere, and run the same command "
                               f"again. {INTACT}")
+
+
+def disk_reason(exc: BaseException) -> str | None:
+    """A short reason for a full disk or a refused write behind ``exc`` ("no space left on the disk
+    (ENOSPC)", "the folder cannot be written (EROFS)"), else None."""
+    number = disk_errno(exc)
+    if number is None:
+        return None
+    name = errno.errorcode.get(number, str(number))
+    return f"no space left on the disk ({name})" if number in NO_SPACE else f"the folder cannot be written ({name})"

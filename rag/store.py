@@ -293,6 +293,32 @@ class Store:
         return fixed
 
     @_guarded
+    def audit(self) -> list[str]:
+        """After an interrupted run, beyond :meth:`recover`: one scan of every chunk's metadata makes each
+        done article's chunks exactly its own. Chunks of no done article version are deleted; a done
+        article missing chunks (a kill between deleting chunks and records) is forgotten, so the next run
+        that reaches its file indexes it afresh. Returns the ids forgotten."""
+        done = {r.id: r for r in self.records().values() if r.status == "done"}
+        counts: Counter[str] = Counter()
+        stray: list[str] = []
+        for got in self.pages(include=("metadatas",)):
+            for cid, meta in zip(got["ids"], column(got, "metadatas")):
+                record = done.get(str((meta or {}).get("article_id", "")))
+                if record is None or (meta or {}).get("article_hash") != record.hash:
+                    stray.append(cid)
+                else:
+                    counts[record.id] += 1
+        for batch in _batched(stray, self._max_batch):
+            self.chunks.delete(ids=list(batch))
+        short = [rid for rid, record in done.items() if counts[rid] != record.chunks]
+        for rid in short:
+            self.delete_article_chunks(rid)
+        self.delete_records(short)
+        if stray or short:
+            log.warning("removed %d stray chunk(s) and %d article(s) missing chunks", len(stray), len(short))
+        return short
+
+    @_guarded
     def _count(self, article_id: str, article_hash: str) -> int:
         if not article_hash:
             return 0

@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 
 from ingest.index import ingest_paths
-from rag.bm25 import lexical_cache
 from rag.errors import DiskFullError, ReadOnlyIndexError, StoreError, disk_error
 from rag.service import Done, ask
 from rag.store import open_store
 
 from .conftest import ARTICLES, make_settings
-from .test_crash import forget_store
+from .test_crash import forget_store, saved_lexical_agrees
 from .test_ingest import check_consistent, outcomes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +31,7 @@ NEW_ARTICLE = ("Ferry timetable approved\n\n" + "The harbour board of Quellport 
 
 
 def lexical_agrees(settings, embedder) -> None:
-    store = open_store(settings, embedder.name)
-    assert sorted(lexical_cache(settings, store).get().chunk_ids) == sorted(c["id"] for c in store.iter_chunks(include=[]))
+    saved_lexical_agrees(settings, open_store(settings, embedder.name))
 
 
 # -- a damaged lexical index ---------------------------------------------------------------------------
@@ -305,3 +303,26 @@ def test_read_only_index_folder_is_reported_as_such_and_left_intact(tmp_path, se
     after = open_store(settings, embedder.name).stats()
     assert (after.articles, after.chunks) == (before.articles, before.chunks)
     check_consistent(open_store(settings, embedder.name))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("number", "words"), [(errno.ENOSPC, "no space left on the disk (ENOSPC)"),
+                                               (errno.EROFS, "the folder cannot be written (EROFS)"),
+                                               (errno.EACCES, "the folder cannot be written (EACCES)")])
+def test_uploads_and_pastes_on_a_full_or_read_only_disk_say_so_and_leave_nothing(tmp_path, monkeypatch, number, words):
+    from ingest import uploads
+    from rag.errors import SaveError
+
+    settings = make_settings(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise OSError(number, os.strerror(number))
+
+    monkeypatch.setattr(uploads.shutil, "copyfile", refuse)
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    saved = uploads.save_uploads([("story.txt", ARTICLES / "glowfish_festival.txt")], settings)
+    assert saved[0].path is None and saved[0].reason == f"not saved: {words}"
+    with pytest.raises(SaveError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        uploads.save_pasted("A title", "Some text of a pasted article.", settings)
+    folder = settings.articles_dir / uploads.UPLOAD_FOLDER
+    assert list(folder.iterdir()) == []  # no half-written temporary file left behind
