@@ -2,7 +2,7 @@
 each kill followed by a normal run that must leave Chroma, the manifest and the lexical index agreeing
 and a second run that changes nothing (the checks of tests/test_crash.py, which runs 20 of them).
 
-    python bench/bench_crash.py [--trials 60] [--seed 2026]
+    python bench/bench_crash.py [--trials 70] [--seed 2026]
 
 Prints how the kills landed and how many states were not repaired (expected: none).
 """
@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--trials", type=int, default=60)
+    parser.add_argument("--trials", type=int, default=70)
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     from rag.config import EmbedSettings

@@ -252,12 +252,7 @@ class Indexer:
         ids = {a.id for a in again}
         self.reports = [x for x in self.reports if not (x.article_id in ids and x.outcome == "duplicate")]
         self.seen_ids -= ids
-        for article in again:
-            if self.run_texts.get(article.text_hash()) is None:
-                continue
-            if self.run_texts[article.text_hash()].id in {r.alias_of for r in broken}:
-                del self.run_texts[article.text_hash()]
-        self.process(again)
+        self.process(again)  # each becomes an article, or the alias of another article with its text
 
     def _reread(self, record: ArticleRecord) -> Article | None:
         """The article of a manifest record read again from its file (None if it is not a file or fails)."""

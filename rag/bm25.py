@@ -4,6 +4,10 @@ Built from the store's chunks after an ingest changes the index and saved under
 ``index_dir/bm25`` together with the store version it reflects; a query only
 loads it. Per chunk it also keeps the article id, the publication date key and
 the outlet, so date and outlet filters become a mask over the BM25 scores.
+
+The saved files check themselves: ``meta.json`` carries a digest of its contents
+and of ``date_keys.npy``, and a load that finds anything wrong (see
+:meth:`LexicalIndex.read`) rebuilds from Chroma and says what it found.
 """
 
 from __future__ import annotations

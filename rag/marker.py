@@ -68,8 +68,10 @@ def begin(index_dir: Path) -> float | None:
 
 def finish(index_dir: Path) -> None:
     """Remove the marker: the run finished cleanly."""
-    with contextlib.suppress(FileNotFoundError):
-        (index_dir / MARKER).unlink()
+    try:
+        (index_dir / MARKER).unlink(missing_ok=True)
+    except OSError as exc:
+        raise _disk(exc, index_dir) from exc
 
 
 def running(index_dir: Path) -> bool:

@@ -326,3 +326,18 @@ def test_uploads_and_pastes_on_a_full_or_read_only_disk_say_so_and_leave_nothing
         uploads.save_pasted("A title", "Some text of a pasted article.", settings)
     folder = settings.articles_dir / uploads.UPLOAD_FOLDER
     assert list(folder.iterdir()) == []  # no half-written temporary file left behind
+
+
+@pytest.mark.unit
+def test_an_interruption_is_shown_before_the_counts_in_the_ui():
+    from rag.schema import IndexStats, Interruption
+    from ui.render import stats_markdown
+
+    stats = IndexStats(articles=3, chunks=9, aliases=0, outlets=(), first_date=None, last_date=None, location="/i",
+                       embedding_model="m", interrupted=Interruption(started=0.0, running=False, pending=2))
+    text = stats_markdown(stats)
+    assert text.startswith("⚠️ **Partial counts**: the ingest started at an unknown time was interrupted")
+    assert "2 article(s) were left half-written; the next `newsrag ingest` will finish or undo them" in text
+    running = Interruption(started=1.7e9, running=True, pending=0).describe()
+    assert running.startswith("an ingest started at 20") and "under way" in running
+    assert "**3** articles" in stats_markdown(IndexStats(3, 9, 0, (), None, None, "/i", "m"))
