@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rag.errors import StoreError, disk_error
+from rag.errors import StoreError, index_error
 from rag.schema import Interruption
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ _PROCESS_LOCK = threading.Lock()
 
 
 def _disk(exc: OSError, folder: Path) -> StoreError:
-    return disk_error(exc, folder) or StoreError(f"Cannot write to the index folder {folder}: {exc}")
+    return index_error(exc, folder) or StoreError(f"Cannot write to the index folder {folder}: {exc}")
 
 
 def read(index_dir: Path) -> float | None:

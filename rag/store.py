@@ -37,7 +37,7 @@ import numpy as np
 
 from rag import marker
 from rag.config import Settings
-from rag.errors import NewsragError, StoreError, disk_error
+from rag.errors import NewsragError, StoreError, index_error
 from rag.manifest import TEXT_KEY, ArticleRecord, Status, chunk_text, column
 from rag.schema import IndexStats
 
@@ -110,7 +110,7 @@ class Store:
     def _failure(self, exc: Exception) -> StoreError:
         """The typed error for a Chroma failure: a full disk or a folder that cannot be written says so
         (the index is intact, and moving it away would not help); anything else is a broken index."""
-        return disk_error(exc, self.location) or StoreError(self._broken_message(exc))
+        return index_error(exc, self.location) or StoreError(self._broken_message(exc))
 
     def _broken_message(self, exc: Exception) -> str:
         if self.settings.store.mode == "http":
@@ -363,7 +363,10 @@ def copy_store(source: Store, target: Store, batch: int = 1000) -> tuple[int, in
     """Copy every chunk (with its embedding) and every manifest record from one store into another.
 
     Idempotent: ids are kept, so running it again rewrites the same records. Returns (chunks, articles).
+    The target's version is bumped before the first write as well as after the last, so a copy that
+    fails or is killed half-way never leaves an index built from the target before it counting as current.
     """
+    target.touch()
     chunks = 0
     for got in source.pages(batch, ("documents", "metadatas", "embeddings")):
         target.upsert_chunks(got["ids"], np.asarray(got["embeddings"], dtype=np.float32),

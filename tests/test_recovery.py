@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from ingest.index import ingest_paths
-from rag.errors import DiskFullError, ReadOnlyIndexError, StoreError, disk_error
+from rag.errors import DiskFullError, IndexBusyError, ReadOnlyIndexError, StoreError, index_error
 from rag.service import Done, ask
 from rag.store import open_store
 
@@ -213,12 +213,14 @@ def test_stats_says_an_ingest_was_interrupted_and_what_the_next_run_does(tmp_pat
     (PermissionError(errno.EPERM, "Operation not permitted"), ReadOnlyIndexError, "EPERM"),
     (RuntimeError("error returned from database: (code: 8) attempt to write a readonly database"), ReadOnlyIndexError,
      "read-only"),
+    (RuntimeError("error returned from database: (code: 5) database is locked"), IndexBusyError, "is busy"),
+    (OSError(errno.EMFILE, "Too many open files"), StoreError, "ulimit -n"),
 ])
 def test_disk_errors_say_what_happened_and_that_the_index_is_intact(raised, kind, words):
     try:
         raise RuntimeError("Chroma wrapped it") from raised
     except RuntimeError as wrapped:
-        error = disk_error(wrapped, "/data/index")
+        error = index_error(wrapped, "/data/index")
     assert isinstance(error, kind) and isinstance(error, StoreError)
     message = str(error)
     assert words in message and "/data/index" in message and "The index is as it was" in message
@@ -227,8 +229,8 @@ def test_disk_errors_say_what_happened_and_that_the_index_is_intact(raised, kind
 
 @pytest.mark.unit
 def test_other_errors_are_not_disk_errors():
-    assert disk_error(ValueError("no such table: embeddings"), "/x") is None
-    assert disk_error(OSError(errno.EIO, "I/O error"), "/x") is None
+    assert index_error(ValueError("no such table: embeddings"), "/x") is None
+    assert index_error(OSError(errno.EIO, "I/O error"), "/x") is None
 
 
 @pytest.mark.integration
@@ -341,3 +343,25 @@ def test_an_interruption_is_shown_before_the_counts_in_the_ui():
     running = Interruption(started=1.7e9, running=True, pending=0).describe()
     assert running.startswith("an ingest started at 20") and "under way" in running
     assert "**3** articles" in stats_markdown(IndexStats(3, 9, 0, (), None, None, "/i", "m"))
+
+
+@pytest.mark.integration
+def test_a_copy_that_fails_midway_never_leaves_the_target_lexical_index_stale(tmp_path, embedder, monkeypatch):
+    from rag.bm25 import lexical_cache
+    from rag.store import Store, copy_store
+
+    source_settings = make_settings(tmp_path / "source", ARTICLES)
+    ingest_paths([ARTICLES], source_settings, embedder=embedder)
+    target_settings = make_settings(tmp_path / "target", ARTICLES)
+    target = open_store(target_settings, embedder.name)
+    lexical_cache(target_settings, target).refresh()  # the target's (empty) lexical index, saved as current
+
+    def fail(self, records):
+        raise StoreError("the server went away")
+
+    monkeypatch.setattr(Store, "put_records", fail)  # every chunk copied, no record
+    with pytest.raises(StoreError):
+        copy_store(open_store(source_settings, embedder.name), target)
+    monkeypatch.undo()
+    got = lexical_cache(target_settings, target).get()
+    assert sorted(got.chunk_ids) == sorted(c["id"] for c in target.iter_chunks(include=[])) != []
