@@ -1,18 +1,23 @@
 """Incremental indexing: load, hash, diff, chunk, embed, write, report per article.
 
-Every article goes through the manifest (see :mod:`rag.store`): its record is
+Every article goes through the manifest (see :mod:`rag.manifest`): its record is
 marked ``pending`` before any of its chunks is written and ``done`` only after
 all of them are, so a run killed at any moment leaves nothing that counts as
 indexed half-way; the next run's :meth:`Store.recover` rolls such records
 forward (all new chunks present) or back (old version intact) or forgets them.
+
+Around that, a run writes the ingest marker (:mod:`rag.marker`) first and
+removes it last; bumps the store's version before its first write and after its
+last; settles aliases whose original changed; and makes the lexical index agree
+with Chroma before it removes the marker. So a kill at any point leaves either a
+finished index or a marker, and the run after a marker recovers, rebuilds the
+lexical index and says so in its report's notes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -21,13 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from ingest.chunk import Chunker
-from ingest.load import LoadedFile, discover, load_file, source_name
+from ingest.files import discover, place, source_name, within
+from ingest.load import SUPPORTED, LoadedFile, load_file
+from rag import marker
 from rag.bm25 import lexical_cache
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import LoadError
+from rag.manifest import ArticleRecord, chunk_metadata
 from rag.schema import Article, ArticleReport, Chunk, IngestReport, Outcome
-from rag.store import ArticleRecord, Store, chunk_metadata, open_store
+from rag.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -47,29 +55,6 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 ReportCallback = Callable[[ArticleReport], None]
-
-_PROCESS_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def index_lock(settings: Settings) -> Iterator[None]:
-    """One writer at a time: a thread lock in this process plus a file lock across processes."""
-    with _PROCESS_LOCK:
-        if settings.store.mode != "embedded":
-            yield
-            return
-        settings.index_dir.mkdir(parents=True, exist_ok=True)
-        with open(settings.index_dir / "ingest.lock", "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.warning("another ingest is writing to %s; waiting for it to finish", settings.index_dir)
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
 
 def fingerprint(settings: Settings, embedder: Embedder) -> str:
     """What, besides an article's content, decides its chunks and vectors."""
@@ -103,11 +88,21 @@ class Indexer:
         self.run_texts: dict[str, Article] = {}
         self.aliases_seen: dict[str, list[Article]] = {}  # original id -> its aliases seen in this run
         self.chunks_embedded = 0
-        self.changed = False
+        self.changed = False  # True from just before this run's first write to the index
+        self.notes: list[str] = []  # what this run found wrong with the index and repaired
         self.started = time.perf_counter()
 
     def result(self) -> IngestReport:
-        return IngestReport(tuple(self.reports), time.perf_counter() - self.started, self.chunks_embedded)
+        return IngestReport(tuple(self.reports), time.perf_counter() - self.started, self.chunks_embedded,
+                            tuple(self.notes))
+
+    def changing(self) -> None:
+        """Call before every write: the first one bumps the store's version, so an index built from the
+        store before this run (the lexical index, caches) no longer counts as current, even if the run is
+        killed before its closing bump."""
+        if not self.changed:
+            self.store.touch()
+            self.changed = True
 
     def report(self, item: ArticleReport) -> None:
         self.reports.append(item)
@@ -147,6 +142,7 @@ class Indexer:
                 self.aliases_seen.setdefault(original.id, []).append(article)
                 unchanged = record and record.status == "alias" and record.alias_of == original.id
                 if not unchanged:
+                    self.changing()
                     if record and record.status == "done":
                         self.store.delete_article_chunks(article.id)
                     aliases.append(record_for(article, status="alias", alias_of=original.id))
@@ -156,8 +152,8 @@ class Indexer:
                 self.run_texts[text_hash] = replace(article, text="")
                 to_write.append(article)
         if aliases:
+            self.changing()
             self.store.put_records(aliases)
-            self.changed = True
         if to_write:
             self._write(to_write, records, hashes)
 
@@ -187,8 +183,8 @@ class Indexer:
                        pending_hash=hashes[a.id], pending_chunks=len(cs))
             for a, cs in chunked
         ]
+        self.changing()
         self.store.put_records(pending)
-        self.changed = True
         metadatas: list[dict[str, object]] = []
         for article, chunks in chunked:
             metadatas.extend(chunk_metadata(c, article, hashes[article.id]) for c in chunks)
@@ -210,33 +206,68 @@ class Indexer:
     # -- prune --------------------------------------------------------------------------------
 
     def prune(self, scopes: Sequence[Path], failed_sources: set[str]) -> None:
-        """Remove articles whose file lies in ``scopes`` but was not seen in this run."""
+        """Remove articles whose file lies in ``scopes`` but was not seen in this run. Paths are compared as
+        found (:mod:`ingest.files`): an article reached through a symlink goes when the link goes."""
         root = self.settings.articles_dir
         gone: list[tuple[ArticleRecord, Path]] = []
         for record in self.store.records().values():
             fetched_from_web = record.key.startswith("url:") and "://" in record.source
             if record.id in self.seen_ids or fetched_from_web or record.source in failed_sources:
                 continue
-            path = Path(record.source)
-            path = (path if path.is_absolute() else root / path).resolve()
-            if any(path == s or s in path.parents for s in scopes):
+            path = place(root / record.source)  # an absolute source stays itself
+            if within(path, scopes):
                 gone.append((record, path))
+        if gone:
+            self.changing()
         for record, _ in gone:
             self.store.delete_article_chunks(record.id)
         if gone:
             self.store.delete_records([r.id for r, _ in gone])
-            self.changed = True
         for record, path in gone:
+            reason = ("no longer in its file" if path.exists() else
+                      "its link points nowhere" if path.is_symlink() else "its file is gone")
+            self.report(ArticleReport(record.source, "removed", record.title, record.id, 0, reason))
+
+    # -- aliases ------------------------------------------------------------------------------
+
+    def settle_aliases(self) -> None:
+        """Keep the alias invariant of :mod:`rag.manifest` at the end of a run: an alias whose original was
+        edited or removed (in this run, in whatever order the files came) is indexed from its own text,
+        as seen in this run or read again from its file; one whose text cannot be read again is removed."""
+        aliases = self.store.records_with("alias")
+        originals = self.store.records(a.alias_of for a in aliases)
+        broken = [a for a in aliases if (o := originals.get(a.alias_of)) is None or o.status != "done"
+                  or o.text_hash != a.text_hash]
+        if not broken:
+            return
+        seen = {a.id: a for articles in self.aliases_seen.values() for a in articles}
+        again: list[Article] = []
+        for record in broken:
+            article = seen.get(record.id) or self._reread(record)
+            if article is not None:
+                again.append(article)
+                continue
+            self.changing()
+            self.store.delete_records([record.id])
             self.report(ArticleReport(record.source, "removed", record.title, record.id, 0,
-                                      "no longer in its file" if path.exists() else "its file is gone"))
-        # Aliases of removed originals become articles of their own.
-        orphans = [a for r, _ in gone for a in self.aliases_seen.get(r.id, [])]
-        if orphans:
-            for article in orphans:
-                self.run_texts.pop(article.text_hash(), None)
-                self.reports = [x for x in self.reports if not (x.article_id == article.id and x.outcome == "duplicate")]
-            self.seen_ids.difference_update(a.id for a in orphans)
-            self.process(orphans)
+                                      "the article it duplicated changed or went, and its own text cannot be read "
+                                      "again: ingest its file or URL again"))
+        ids = {a.id for a in again}
+        self.reports = [x for x in self.reports if not (x.article_id in ids and x.outcome == "duplicate")]
+        self.seen_ids -= ids
+        self.process(again)  # each becomes an article, or the alias of another article with its text
+
+    def _reread(self, record: ArticleRecord) -> Article | None:
+        """The article of a manifest record read again from its file (None if it is not a file or fails)."""
+        if "://" in record.source:
+            return None
+        try:
+            loaded = load_file(self.settings.articles_dir / record.source, root=self.settings.articles_dir,
+                               max_bytes=int(self.settings.ingest.max_file_mb * 1_000_000))
+        except Exception as exc:  # noqa: BLE001 - as in iter_loaded: one unreadable file is a reason, not a crash
+            log.warning("cannot read %s again: %s", record.source, exc)
+            return None
+        return next((a for a in loaded.articles if a.id == record.id), None)
 
 
 def iter_loaded(files: Iterable[Path], settings: Settings) -> Iterator[tuple[Path, LoadedFile | LoadError]]:
@@ -268,7 +299,7 @@ def ingest_paths(
         missing = [p for p in resolved if not p.exists()]
         for path in missing:
             indexer.report(ArticleReport(str(path), "failed", reason="no such file or folder"))
-        files, _skipped = discover([p for p in resolved if p.exists()])
+        files, _skipped = discover([p for p in resolved if p.exists()], SUPPORTED)
         failed_sources: set[str] = set()
         batch: list[Article] = []
         batch_chars = 0
@@ -299,7 +330,7 @@ def ingest_paths(
         if batch:
             indexer.process(batch)
         if prune:
-            indexer.prune([p.resolve() for p in resolved if p.exists()], failed_sources)
+            indexer.prune([p for p in resolved if p.exists()], failed_sources)
     if progress:
         progress(Progress(len(files), len(files), len(indexer.reports), indexer.chunks_embedded, ""))
     return indexer.result()
@@ -316,17 +347,27 @@ def ingest_articles(articles: Sequence[Article], settings: Settings, *, embedder
 @contextlib.contextmanager
 def indexing(settings: Settings, embedder: Embedder | None = None, store: Store | None = None,
              on_report: ReportCallback | None = None) -> Iterator[Indexer]:
-    """One ingest run: take the writer lock, recover what a killed run left, and afterwards, if anything
-    changed, mark the store changed and rebuild the BM25 index so the next question does not pay for it."""
+    """One ingest run: take the writer lock, write the ingest marker (:mod:`rag.marker`) and recover what a
+    killed run left. Afterwards settle aliases, bump the store's version if anything changed or an earlier
+    run was interrupted, make the lexical index agree with Chroma, and only then remove the marker: a run
+    killed at any point leaves the marker, and the next run repairs whatever the kill left."""
     started = time.perf_counter()  # the run's time includes opening the store and any recovery
     embedder = embedder or get_embedder(settings.embed)
     store = store or open_store(settings, embedder.name)
-    with index_lock(settings):
-        store.recover()
+    with marker.writer_lock(settings.index_dir, settings.store.mode == "embedded"):
+        earlier = marker.begin(settings.index_dir)
+        recovered = store.recover() + (store.audit() if earlier is not None else [])
         indexer = Indexer(settings, store, embedder, on_report)
         indexer.started = started
+        if earlier is not None:
+            half = (f"finished, undid or forgot {len(recovered)} half-written article(s)" if recovered
+                    else "nothing was half-written")
+            indexer.notes.append(f"the previous ingest was interrupted ({half}); rebuilt the lexical index from Chroma")
         yield indexer
-        if indexer.changed:
+        indexer.settle_aliases()
+        if indexer.changed or earlier is not None or recovered:
             store.touch()
-            lexical_cache(settings, store).refresh()
-
+        lexical = lexical_cache(settings, store)
+        lexical.refresh()
+        indexer.notes.extend(lexical.repairs)
+        marker.finish(settings.index_dir)

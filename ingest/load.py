@@ -23,7 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest import clean
-from ingest.decode import display_path, read_lines, read_text, repair
+from ingest.decode import read_lines, read_text, repair
+from ingest.files import source_name
 from ingest.published import infer_published, parse_date, read_date
 from rag.errors import LoadError
 from rag.schema import Article, canonical_url
@@ -68,16 +69,6 @@ def outlet_from_url(url: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
-def source_name(path: Path, root: Path | None) -> str:
-    """The file's name as reported and keyed: relative to the articles folder when inside it. Bytes of a
-    name that are not UTF-8 are shown escaped (``caf\\xe9.txt``), so the name always prints and hashes."""
-    resolved = path.resolve()
-    if root is not None:
-        try:
-            return display_path(resolved.relative_to(root.resolve()).as_posix())
-        except ValueError:
-            pass
-    return display_path(resolved.as_posix())
 
 
 def _first(record: Mapping[str, Any], names: Iterable[str]) -> Any:
@@ -377,23 +368,3 @@ def _records_file(path: Path, source: str, records: list[tuple[str, Any]]) -> Lo
         raise LoadError(f"no valid article in {len(records)} records ({errors[0][0]}: {errors[0][1]})")
     return LoadedFile(path, source, tuple(articles.values()), tuple(errors), tuple(repeats))
 
-
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """Expand folders (recursively, skipping hidden entries) into files.
-
-    Returns (article files, other files): files given by name are always article
-    files, so an unsupported one is reported; in folders, other types are skipped.
-    """
-    files: list[Path] = []
-    skipped: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                rel = child.relative_to(path)
-                if any(part.startswith(".") for part in rel.parts) or not child.is_file():
-                    continue
-                (files if child.suffix.lower() in SUPPORTED else skipped).append(child)
-        else:
-            files.append(path)
-    unique = list(dict.fromkeys(p.resolve() if p.exists() else p for p in files))
-    return unique, skipped

@@ -8,12 +8,13 @@ count limits come from ``[ui]``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 from ingest.decode import repair
 from ingest.load import SUPPORTED
 from rag.config import Settings
+from rag.errors import SaveError, disk_reason
 
 UPLOAD_FOLDER = "uploads"
 
@@ -86,18 +88,33 @@ def save_uploads(files: Sequence[tuple[str, Path]], settings: Settings) -> list[
             out.append(Saved(shown, None, f"file is {size / 1e6:.1f} MB, over the {settings.ui.max_upload_mb:g} MB "
                                           "upload limit ([ui] max_upload_mb)"))
             continue
-        folder.mkdir(parents=True, exist_ok=True)
-        target = _target(folder, clean, Path(temp))
-        if target.resolve().parent != folder:  # cannot happen after safe_name; checked all the same
-            out.append(Saved(shown, None, "refused: the name points outside the articles folder"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            target = _target(folder, clean, Path(temp))
+            if target.resolve().parent != folder:  # cannot happen after safe_name; checked all the same
+                out.append(Saved(shown, None, "refused: the name points outside the articles folder"))
+                continue
+            if not target.exists():
+                with _temporary(folder, ".upload-") as tmp_path:
+                    shutil.copyfile(temp, tmp_path)
+                    tmp_path.replace(target)
+        except OSError as exc:
+            out.append(Saved(shown, None, f"not saved: {disk_reason(exc) or exc.strerror or exc}"))
             continue
-        if not target.exists():
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as handle:
-                tmp_path = Path(handle.name)
-            shutil.copyfile(temp, tmp_path)
-            tmp_path.replace(target)
         out.append(Saved(shown, target))
     return out
+
+
+@contextlib.contextmanager
+def _temporary(folder: Path, prefix: str, suffix: str = "") -> Iterator[Path]:
+    """A new empty file in ``folder``, removed on leaving unless it was moved away: a full disk or a
+    refused write leaves no half-written file behind."""
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=prefix, suffix=suffix, delete=False) as handle:
+        path = Path(handle.name)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def save_pasted(title: str, text: str, settings: Settings, *, published: date | None = None, outlet: str = "",
@@ -114,14 +131,14 @@ def save_pasted(title: str, text: str, settings: Settings, *, published: date | 
         lines.append(f"url: {url.strip()}")
     lines += ["---", "", text.strip(), ""]
     folder = (settings.articles_dir / UPLOAD_FOLDER).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".paste-", suffix=".md", delete=False,
-                                     encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
-        temp = Path(handle.name)
-    target = _target(folder, safe_name(f"{title[:60] or 'pasted'}.md"), temp)
-    if target.exists():
-        temp.unlink()
-    else:
-        temp.replace(target)
+    body = "\n".join(lines).encode("utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with _temporary(folder, ".paste-", ".md") as temp:
+            temp.write_bytes(body)
+            target = _target(folder, safe_name(f"{title[:60] or 'pasted'}.md"), temp)
+            if not target.exists():
+                temp.replace(target)
+    except OSError as exc:
+        raise SaveError(f"The pasted article was not saved in {folder}: {disk_reason(exc) or exc.strerror or exc}") from exc
     return target

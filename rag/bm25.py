@@ -4,19 +4,26 @@ Built from the store's chunks after an ingest changes the index and saved under
 ``index_dir/bm25`` together with the store version it reflects; a query only
 loads it. Per chunk it also keeps the article id, the publication date key and
 the outlet, so date and outlet filters become a mask over the BM25 scores.
+
+The saved files check themselves: ``meta.json`` carries a digest of its contents
+and of ``date_keys.npy``, and a load that finds anything wrong (see
+:meth:`LexicalIndex.read`) rebuilds from Chroma and says what it found.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import math
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +49,46 @@ def tokens(text: str) -> list[str]:
     """Stemmed content words: the BM25 vocabulary for documents and queries alike."""
     words = terms(text)
     return _stemmer().stemWords(words) if words else []
+
+
+def _read_file(path: Path, parse: Callable[[Any], Any]) -> Any:
+    """``parse`` of a file's text (or, for .npy, of its path); ValueError naming the file when it is
+    missing, unreadable or does not parse."""
+    try:
+        return parse(path) if path.suffix == ".npy" else parse(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path.name} is missing") from None
+    except (OSError, ValueError, EOFError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path.name} does not parse ({type(exc).__name__}: {exc})") from None
+
+
+def _digest(version: str, chunk_ids: list[str], article_ids: list[str], outlets: list[str],
+            date_keys: np.ndarray) -> str:
+    """A checksum of what meta.json and date_keys.npy say, stored beside them: any later edit shows."""
+    digest = hashlib.sha256(json.dumps([version, chunk_ids, article_ids, outlets]).encode())
+    digest.update(np.ascontiguousarray(date_keys, dtype=np.int32).tobytes())
+    return digest.hexdigest()
+
+
+def _meta_fields(meta: object) -> tuple[str, list[str], list[str], list[str]]:
+    """version, chunk ids, article ids and outlets from meta.json; ValueError naming the first problem."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"meta.json holds {type(meta).__name__}, not an object")
+    if not isinstance(meta.get("version"), str):
+        raise ValueError(f"meta.json: version is {type(meta.get('version')).__name__}, not a string")
+    lists = []
+    for name in ("chunk_ids", "article_ids", "outlets"):
+        value = meta.get(name)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"meta.json: {name} is {'missing' if value is None else 'not a list of strings'}")
+        lists.append(value)
+    chunk_ids, article_ids, outlets = lists
+    if not len(chunk_ids) == len(article_ids) == len(outlets):
+        raise ValueError(f"meta.json lists {len(chunk_ids)} chunk ids, {len(article_ids)} article ids and "
+                         f"{len(outlets)} outlets")
+    if len(set(chunk_ids)) != len(chunk_ids):
+        raise ValueError("meta.json lists a chunk id twice")
+    return meta["version"], chunk_ids, article_ids, outlets
 
 
 @dataclass(eq=False)
@@ -130,11 +177,10 @@ class LexicalIndex:
         if self.model is not None:
             self.model.save(str(tmp / "bm25"), show_progress=False)  # type: ignore[attr-defined]
         np.save(tmp / "date_keys.npy", self.date_keys)
+        fields = (self.version, self.chunk_ids, self.article_ids.tolist(), self.outlets.tolist())
         (tmp / "meta.json").write_text(json.dumps({
-            "version": self.version,
-            "chunk_ids": self.chunk_ids,
-            "article_ids": self.article_ids.tolist(),
-            "outlets": self.outlets.tolist(),
+            **dict(zip(("version", "chunk_ids", "article_ids", "outlets"), fields)),
+            "digest": _digest(*fields, self.date_keys),
         }))
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -145,22 +191,46 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex | None:
-        if not (folder / "meta.json").is_file():
-            return None
+        """The saved index, or None when there is none or it is damaged (see :meth:`read`)."""
+        return cls.read(folder)[0]
+
+    @classmethod
+    def read(cls, folder: Path) -> tuple[LexicalIndex | None, str]:
+        """The saved index and "", or None and what is wrong with the files ("" when none was saved).
+
+        Any damage counts: a missing file, JSON that does not parse or holds the wrong types, arrays whose
+        lengths disagree with the chunk ids, a BM25 model that does not load or counts other documents.
+        """
+        if not folder.exists():
+            return None, ""
         try:
-            meta = json.loads((folder / "meta.json").read_text())
-            date_keys = np.load(folder / "date_keys.npy")
-            model = None
-            if (folder / "bm25").exists():
+            meta = _read_file(folder / "meta.json", json.loads)
+            version, chunk_ids, article_ids, outlets = _meta_fields(meta)
+            date_keys = _read_file(folder / "date_keys.npy", lambda path: np.load(path, allow_pickle=False))
+        except ValueError as exc:
+            return None, str(exc)
+        n = len(chunk_ids)
+        if date_keys.ndim != 1 or date_keys.dtype.kind not in "iu" or len(date_keys) != n:
+            return None, f"date_keys.npy holds {date_keys.shape} {date_keys.dtype} values for {n} chunk ids"
+        if "digest" not in meta:
+            log.info("the lexical index at %s predates digests; rebuilding it", folder)
+            return None, ""
+        if meta["digest"] != _digest(version, chunk_ids, article_ids, outlets, date_keys):
+            return None, "meta.json or date_keys.npy was changed after it was written (digest mismatch)"
+        model = None
+        if n:
+            try:
                 import bm25s
 
                 logging.getLogger("bm25s").setLevel(logging.WARNING)
                 model = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("BM25 index at %s unreadable (%s); it will be rebuilt", folder, exc)
-            return None
-        return cls(meta["version"], meta["chunk_ids"], np.asarray(meta["article_ids"], dtype=object), date_keys,
-                   np.asarray(meta["outlets"], dtype=object), model)
+                docs = int(model.scores["num_docs"])
+            except Exception as exc:  # noqa: BLE001 - bm25s raises many types for damaged files
+                return None, f"the BM25 model in {folder / 'bm25'} does not load ({type(exc).__name__}: {exc})"
+            if docs != n:
+                return None, f"the BM25 model counts {docs} documents but meta.json lists {n} chunk ids"
+        return cls(version, chunk_ids, np.asarray(article_ids, dtype=object), date_keys.astype(np.int32),
+                   np.asarray(outlets, dtype=object), model), ""
 
     @classmethod
     def build(cls, store: Store, version: str) -> LexicalIndex:
@@ -192,11 +262,17 @@ class LexicalIndex:
 
 
 class LexicalCache:
-    """The current LexicalIndex of one store: loaded from disk, rebuilt only when the store changed."""
+    """The current LexicalIndex of one store: loaded from disk, rebuilt only when the store changed.
+
+    Invariant: :meth:`get` returns an index built from the store at its current version. A saved index
+    is used only if its files are whole, its version is the store's and it holds as many chunks as
+    Chroma; a damaged one is rebuilt, logged as a warning naming the damage and listed in ``repairs``.
+    """
 
     def __init__(self, store: Store, folder: Path) -> None:
         self.store = store
         self.folder = folder
+        self.repairs: list[str] = []  # what was found wrong with the saved index and rebuilt, in words
         self._index: LexicalIndex | None = None
         self._lock = threading.Lock()
 
@@ -208,8 +284,13 @@ class LexicalCache:
         with self._lock:
             if self._index is not None and self._index.version == version:
                 return self._index
-            index = LexicalIndex.load(self.folder)
-            if index is None or index.version != version:
+            index, problem = LexicalIndex.read(self.folder)
+            if index is not None and index.version == version and len(index) != self.store.count_chunks():
+                problem = f"it holds {len(index)} chunks but Chroma holds {self.store.count_chunks()}"
+            if problem:
+                self.repairs.append(f"the lexical index at {self.folder} was damaged ({problem}); rebuilt it from Chroma")
+                log.warning("%s", self.repairs[-1])
+            if problem or index is None or index.version != version:
                 log.info("building the BM25 index for store version %s", version or "(empty)")
                 index = LexicalIndex.build(self.store, version)
                 try:
@@ -225,7 +306,7 @@ class LexicalCache:
         return self._index or self.get()
 
     def refresh(self) -> LexicalIndex:
-        """Rebuild now (after an ingest) so the next query does not pay for it."""
+        """Make sure the saved index matches the store now (after an ingest), so the next query does not pay."""
         return self.get(self.store.version())
 
 

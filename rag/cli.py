@@ -79,11 +79,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         bar.close()
     if args.json:
         _out(json.dumps({"totals": report.totals, "seconds": round(report.seconds, 3),
-                         "chunks_embedded": report.chunks_embedded,
+                         "chunks_embedded": report.chunks_embedded, "notes": list(report.notes),
                          "items": [asdict(i) for i in report.items]}, indent=2))
     else:
         totals = ", ".join(f"{n} {k}" for k, n in report.totals.items() if n)
         _out(f"{totals or 'nothing to do'} in {report.seconds:.1f}s ({report.chunks_embedded} chunks embedded)")
+        for note in report.notes:
+            _out(f"repaired: {note}")
     return 1 if report.failed else 0
 
 
@@ -100,8 +102,12 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
         data = json_data(stats)
         data["outlets"] = dict(stats.outlets)
+        if stats.interrupted:
+            data["interrupted"]["note"] = stats.interrupted.describe()
         _out(json.dumps(data, indent=2))
         return 0
+    if stats.interrupted:
+        _out(f"interrupted:     {stats.interrupted.describe()}")
     span = f"{stats.first_date} to {stats.last_date}" if stats.first_date else "no dated articles"
     _out(f"index:           {stats.location}")
     _out(f"embedding model: {stats.embedding_model}")

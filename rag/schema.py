@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field, is_dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -123,9 +123,13 @@ class ArticleReport:
 
 @dataclass(frozen=True)
 class IngestReport:
+    """Per-article outcomes of a run, plus ``notes``: what the run found wrong with the index and repaired
+    (an interrupted earlier run, a damaged lexical index), in words for the user."""
+
     items: tuple[ArticleReport, ...] = ()
     seconds: float = 0.0
     chunks_embedded: int = 0
+    notes: tuple[str, ...] = ()
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for item in self.items if item.outcome == outcome)
@@ -141,7 +145,28 @@ class IngestReport:
     def __add__(self, other: IngestReport) -> IngestReport:
         """Two runs (or a run and the items rejected before it) as one report."""
         return IngestReport(self.items + other.items, self.seconds + other.seconds,
-                            self.chunks_embedded + other.chunks_embedded)
+                            self.chunks_embedded + other.chunks_embedded, self.notes + other.notes)
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """An ingest run that started and has not finished cleanly: under way now (``running``), or killed or
+    failed, leaving ``pending`` articles half-written and the lexical index possibly behind Chroma."""
+
+    started: float  # Unix time; 0.0 when unknown
+    running: bool
+    pending: int
+
+    def describe(self) -> str:
+        """What the counts mean and what the next run will do, in words."""
+        when = (datetime.fromtimestamp(self.started).strftime("at %Y-%m-%d %H:%M:%S") if self.started
+                else "at an unknown time")
+        if self.running:
+            return f"an ingest started {when} is under way: the counts are partial until it finishes"
+        repair = (f"{self.pending} article(s) were left half-written; the next `newsrag ingest` will finish or "
+                  "undo them," if self.pending else "The next `newsrag ingest` will")
+        return (f"the ingest started {when} was interrupted, so the counts are partial. {repair} index the files "
+                "it did not reach and rebuild the lexical index")
 
 
 @dataclass(frozen=True)
@@ -154,6 +179,7 @@ class IndexStats:
     last_date: date | None
     location: str
     embedding_model: str
+    interrupted: Interruption | None = None  # the last ingest did not finish: the counts are partial
 
 
 # -- retrieval -----------------------------------------------------------------------------

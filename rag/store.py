@@ -28,87 +28,23 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
+from rag import marker
 from rag.config import Settings
-from rag.errors import NewsragError, StoreError
-from rag.schema import Article, Chunk, IndexStats, date_key, outlet_key
+from rag.errors import NewsragError, StoreError, index_error
+from rag.manifest import TEXT_KEY, ArticleRecord, Status, chunk_text, column
+from rag.schema import IndexStats
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 STATE_ID = "__state__"
-Status = Literal["pending", "done", "alias"]
-
-
-@dataclass(frozen=True)
-class ArticleRecord:
-    """The manifest's record of one article (see the module docstring)."""
-
-    id: str
-    key: str
-    source: str
-    title: str = ""
-    outlet: str = ""
-    url: str = ""
-    published: str = ""  # ISO date or ""
-    status: Status = "pending"
-    hash: str = ""  # content hash of the last completely indexed version ("" if none)
-    pending_hash: str = ""  # content hash being written while status == "pending"
-    pending_chunks: int = 0  # how many chunks that version has
-    text_hash: str = ""
-    chunks: int = 0
-    alias_of: str = ""
-    updated: float = 0.0
-
-    @classmethod
-    def from_metadata(cls, id: str, meta: Mapping[str, Any]) -> ArticleRecord:
-        fields = cls.__dataclass_fields__
-        return cls(id=id, **{k: v for k, v in meta.items() if k in fields and k != "id"})
-
-    def metadata(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("id")
-        return data
-
-
-TEXT_KEY = "text"  # the chunk text, in its metadata
-
-
-def chunk_text(document: str | None, meta: Mapping[str, Any]) -> str:
-    """A chunk's text: in its metadata, or (indexes written by earlier newsrag versions) its Chroma document."""
-    return str(meta.get(TEXT_KEY) or document or "")
-
-
-def column(got: Mapping[str, Any], field: str) -> list[Any]:
-    """One included field of a Chroma ``get``, a None per id where Chroma has none (new chunks have no document)."""
-    return list(got.get(field) or [None] * len(got["ids"]))
-
-
-def chunk_metadata(chunk: Chunk, article: Article, article_hash: str) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "article_id": article.id,
-        "article_hash": article_hash,
-        "position": chunk.position,
-        "start": chunk.start,
-        "end": chunk.end,
-        "title": article.title,
-        "outlet": article.outlet,
-        "outlet_key": outlet_key(article.outlet),
-        "url": article.url,
-        "source": article.source,
-        "published": article.published.isoformat() if article.published else "",
-    }
-    if article.published:
-        meta["published_key"] = date_key(article.published)
-    return meta
-
-
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
     """Chroma failures (a server gone, a broken directory) become a StoreError naming the index."""
 
@@ -119,7 +55,7 @@ def _guarded(method: Callable[..., T]) -> Callable[..., T]:
         except NewsragError:
             raise
         except Exception as exc:  # noqa: BLE001 - chromadb and httpx raise many types for one cause
-            raise StoreError(self._broken_message(exc)) from exc
+            raise self._failure(exc) from exc
 
     return wrapper
 
@@ -148,7 +84,7 @@ class Store:
                 f"{name}_articles", metadata={"role": "manifest"}, embedding_function=None
             )
         except Exception as exc:  # noqa: BLE001 - Chroma raises many types for a broken store
-            raise StoreError(self._broken_message(exc)) from exc
+            raise self._failure(exc) from exc
         built_with = (self.chunks.metadata or {}).get("embedding_model")
         if embedding_model and built_with not in (None, "unknown", embedding_model):
             raise StoreError(
@@ -170,6 +106,11 @@ class Store:
     @property
     def chroma_dir(self) -> Path:
         return self.settings.index_dir / "chroma"
+
+    def _failure(self, exc: Exception) -> StoreError:
+        """The typed error for a Chroma failure: a full disk or a folder that cannot be written says so
+        (the index is intact, and moving it away would not help); anything else is a broken index."""
+        return index_error(exc, self.location) or StoreError(self._broken_message(exc))
 
     def _broken_message(self, exc: Exception) -> str:
         if self.settings.store.mode == "http":
@@ -203,7 +144,7 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise StoreError(self._broken_message(exc)) from exc
+            raise self._failure(exc) from exc
 
     # -- manifest ----------------------------------------------------------------------
 
@@ -234,6 +175,12 @@ class Store:
                                     include=["metadatas"])
             out += [ArticleRecord.from_metadata(rid, meta or {}) for rid, meta in zip(got["ids"], got["metadatas"] or [])]
         return out
+
+    @_guarded
+    def records_with(self, status: Status) -> list[ArticleRecord]:
+        """The manifest records of one status."""
+        got = self.manifest.get(where={"status": status}, include=["metadatas"])
+        return [ArticleRecord.from_metadata(rid, meta or {}) for rid, meta in zip(got["ids"], got["metadatas"] or [])]
 
     @_guarded
     def put_records(self, records: Sequence[ArticleRecord]) -> None:
@@ -320,12 +267,11 @@ class Store:
         last complete version is intact, and otherwise forget the article (its file
         is indexed afresh by the next ingest).
         """
-        got = self.manifest.get(where={"status": "pending"}, include=["metadatas"])
         fixed: list[str] = []
         finished: list[ArticleRecord] = []
         forgotten: list[str] = []
-        for rid, meta in zip(got["ids"], got["metadatas"] or []):
-            record = ArticleRecord.from_metadata(rid, meta or {})
+        for record in self.records_with("pending"):
+            rid = record.id
             fixed.append(rid)
             if self._count(rid, record.pending_hash) == record.pending_chunks > 0:
                 self.delete_article_chunks(rid, keep_hash=record.pending_hash)
@@ -347,6 +293,32 @@ class Store:
         return fixed
 
     @_guarded
+    def audit(self) -> list[str]:
+        """After an interrupted run, beyond :meth:`recover`: one scan of every chunk's metadata makes each
+        done article's chunks exactly its own. Chunks of no done article version are deleted; a done
+        article missing chunks (a kill between deleting chunks and records) is forgotten, so the next run
+        that reaches its file indexes it afresh. Returns the ids forgotten."""
+        done = {r.id: r for r in self.records().values() if r.status == "done"}
+        counts: Counter[str] = Counter()
+        stray: list[str] = []
+        for got in self.pages(include=("metadatas",)):
+            for cid, meta in zip(got["ids"], column(got, "metadatas")):
+                record = done.get(str((meta or {}).get("article_id", "")))
+                if record is None or (meta or {}).get("article_hash") != record.hash:
+                    stray.append(cid)
+                else:
+                    counts[record.id] += 1
+        for batch in _batched(stray, self._max_batch):
+            self.chunks.delete(ids=list(batch))
+        short = [rid for rid, record in done.items() if counts[rid] != record.chunks]
+        for rid in short:
+            self.delete_article_chunks(rid)
+        self.delete_records(short)
+        if stray or short:
+            log.warning("removed %d stray chunk(s) and %d article(s) missing chunks", len(stray), len(short))
+        return short
+
+    @_guarded
     def _count(self, article_id: str, article_hash: str) -> int:
         if not article_hash:
             return 0
@@ -355,7 +327,8 @@ class Store:
 
     @_guarded
     def stats(self) -> IndexStats:
-        """Articles, chunks, aliases, outlets and date range of the index."""
+        """Articles, chunks, aliases, outlets and date range of the index, and whether the last ingest was
+        interrupted (then these counts are partial; see :mod:`rag.marker`)."""
         records = self.records()
         done = [r for r in records.values() if r.status == "done"]
         outlets = Counter(r.outlet or "(unknown)" for r in done)
@@ -369,6 +342,7 @@ class Store:
             last_date=date.fromisoformat(dates[-1]) if dates else None,
             location=self.location,
             embedding_model=str((self.chunks.metadata or {}).get("embedding_model", self.embedding_model)),
+            interrupted=marker.interruption(self.settings.index_dir, sum(r.status == "pending" for r in records.values())),
         )
 
     @_guarded
@@ -389,7 +363,10 @@ def copy_store(source: Store, target: Store, batch: int = 1000) -> tuple[int, in
     """Copy every chunk (with its embedding) and every manifest record from one store into another.
 
     Idempotent: ids are kept, so running it again rewrites the same records. Returns (chunks, articles).
+    The target's version is bumped before the first write as well as after the last, so a copy that
+    fails or is killed half-way never leaves an index built from the target before it counting as current.
     """
+    target.touch()
     chunks = 0
     for got in source.pages(batch, ("documents", "metadatas", "embeddings")):
         target.upsert_chunks(got["ids"], np.asarray(got["embeddings"], dtype=np.float32),

@@ -122,7 +122,8 @@ def stats_markdown(stats: IndexStats) -> str:
     span = f"{stats.first_date} to {stats.last_date}" if stats.first_date else "no dated articles"
     outlets = ", ".join(f"{name} ({n})" for name, n in stats.outlets[:8])
     more = f" and {len(stats.outlets) - 8} more" if len(stats.outlets) > 8 else ""
-    return (f"**{stats.articles}** articles (+{stats.aliases} duplicates) · **{stats.chunks}** chunks · {span}  \n"
+    warning = f"{UNSUPPORTED_MARK} **Partial counts**: {stats.interrupted.describe()}.  \n" if stats.interrupted else ""
+    return (f"{warning}**{stats.articles}** articles (+{stats.aliases} duplicates) · **{stats.chunks}** chunks · {span}  \n"
             f"Outlets: {outlets or 'none'}{more}  \n"
             f"Index: `{stats.location}` · embeddings: `{stats.embedding_model}`")
 
@@ -135,7 +136,8 @@ def report_rows(report: IngestReport) -> list[list[object]]:
 
 def report_summary(report: IngestReport) -> str:
     totals = ", ".join(f"{n} {k}" for k, n in report.totals.items() if n)
-    return f"{totals or 'nothing to do'} in {report.seconds:.1f} s ({report.chunks_embedded} chunks embedded)"
+    notes = "".join(f"  \nRepaired: {note}" for note in report.notes)
+    return f"{totals or 'nothing to do'} in {report.seconds:.1f} s ({report.chunks_embedded} chunks embedded){notes}"
 
 
 CSS = """
