@@ -23,8 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 from ingest.index import ingest_paths  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
-from rag.evaluate import evaluate, load_questions, report_dict  # noqa: E402
+from rag.evaluate import evaluate, is_correct, load_questions, report_dict  # noqa: E402
+from rag.schema import url_article_id  # noqa: E402
 from rag.service import Engine  # noqa: E402
+from rag.text import sentence_spans  # noqa: E402
 
 BENCH = ROOT.parent / "shared" / "bench"
 DATA = ROOT / "tests" / "data"
@@ -61,6 +63,25 @@ def row(results: dict, name: str, engine: Engine, questions: Path, *, retrieval_
     print(f"{name:34s} {json.dumps(results[name])}", flush=True)
 
 
+def ceiling(results: dict, name: str, bench: Path) -> None:
+    """The best accuracy any verbatim answerer can reach: the share of questions whose gold answer (and no other
+    choice) is in one sentence of a gold article, and whose gold answer text occurs anywhere in one."""
+    articles = {}
+    for line in (bench / "corpus.jsonl").open(encoding="utf-8"):
+        record = json.loads(line)
+        articles[url_article_id(record["url"])] = record
+    questions = load_questions(bench / "questions.jsonl")
+    sentence = anywhere = 0
+    for q in questions:
+        gold = [articles[a] for a in {url_article_id(u) for u in q.gold_urls} if a in articles]
+        texts = [a["text"][s:e] for a in gold for s, e in sentence_spans(a["text"])] + [a["title"] or "" for a in gold]
+        sentence += any(is_correct(t, q) for t in texts)
+        anywhere += any(q.answer.casefold() in f"{a['title']} {a['text']}".casefold() for a in gold)
+    results[name] = {"questions": len(questions), "one_sentence": round(sentence / len(questions), 4),
+                     "anywhere_in_gold_article": round(anywhere / len(questions), 4)}
+    print(f"{name:34s} {json.dumps(results[name])}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dev-index", type=Path)
@@ -72,6 +93,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="newsrag-answers-"))
     results: dict[str, dict] = {"machine": {"machine": machine()}}
     try:
+        ceiling(results, "dev, ceiling of verbatim answers", BENCH / "realtimeqa-dev")
+        if not args.skip_h1:
+            ceiling(results, "h1, ceiling of verbatim answers", BENCH / "realtimeqa-2023h1")
         dev = engine_for(base, args.dev_index, BENCH / "realtimeqa-dev" / "corpus.jsonl", work, "dev")
         row(results, "dev", dev, BENCH / "realtimeqa-dev" / "questions.jsonl")
         row(results, "dev, off-corpus set", dev, DATA / "offcorpus_dev.jsonl")
