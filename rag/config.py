@@ -27,6 +27,7 @@ from rag.errors import ConfigError
 ENV_PREFIX = "NEWSRAG_"
 CONFIG_ENV = "NEWSRAG_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
+MAX_TOP_K = 50  # passages in a context: [retrieve] top_k and a per-question override alike
 
 
 def _check(ok: bool, key: str, message: str) -> None:
@@ -103,7 +104,7 @@ class RetrieveSettings:
     recent_candidates: int = 20
 
     def __post_init__(self) -> None:
-        _check(0 < self.top_k <= 50, "[retrieve] top_k", "must be between 1 and 50")
+        _check(0 < self.top_k <= MAX_TOP_K, "[retrieve] top_k", f"must be between 1 and {MAX_TOP_K}")
         _check(self.candidates >= self.top_k, "[retrieve] candidates", "must be at least top_k")
         _check(self.fusion in ("rrf", "convex"), "[retrieve] fusion", "must be rrf or convex")
         _check(self.dense_weight >= 0 and self.bm25_weight >= 0, "[retrieve] dense_weight",

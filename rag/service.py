@@ -23,7 +23,7 @@ import numpy as np
 
 from rag import prompts
 from rag.answer import citations, evidence
-from rag.config import Settings
+from rag.config import MAX_TOP_K, Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import InputError, ModelError, NewsragError
 from rag.followup import normalize_history, rewrite
@@ -32,7 +32,6 @@ from rag.schema import Answer, AnswerSentence, Filters, Hit, Refusal, Retrieval,
 from rag.store import Store, open_store
 
 log = logging.getLogger(__name__)
-MAX_TOP_K = 50  # as [retrieve] top_k allows
 EXTRA_PASSAGES = 5  # the extractive answerer also reads this many candidates below the context
 
 
