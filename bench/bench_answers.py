@@ -56,20 +56,35 @@ def engine_for(base: Settings, index: Path | None, corpus: Path, work: Path, nam
     return Engine(base.replace(paths={"index_dir": str(index)}))
 
 
+def gold_articles(bench: Path) -> dict[str, dict]:
+    articles = {}
+    for line in (bench / "corpus.jsonl").open(encoding="utf-8"):
+        record = json.loads(line)
+        articles[url_article_id(record["url"])] = record
+    return articles
+
+
 def row(results: dict, name: str, engine: Engine, questions: Path, *, retrieval_only: bool = False) -> None:
-    report = report_dict(evaluate(load_questions(questions), engine, retrieval_only=retrieval_only,
-                                  results_path=OUT / f"answers-{name.replace(' ', '-')}.jsonl"))
+    out = OUT / f"answers-{name.replace(' ', '-')}.jsonl"
+    asked = load_questions(questions)
+    report = report_dict(evaluate(asked, engine, retrieval_only=retrieval_only, results_path=out))
     results[name] = {k: report[k] for k in KEYS if report.get(k) is not None}
+    if not retrieval_only and (questions.parent / "corpus.jsonl").is_file():
+        # A refusal is right when the gold article does not hold the answer at all (the corpus keeps a page's
+        # first part only): count the refusals of the questions a reader of the gold article could answer apart.
+        articles = gold_articles(questions.parent)
+        refused = {r["id"] for r in map(json.loads, out.read_text(encoding="utf-8").splitlines()) if r["refused"]}
+        holds = [q for q in asked if any(q.answer.casefold() in f"{a['title']} {a['text']}".casefold()
+                                         for a in (articles.get(url_article_id(u)) for u in q.gold_urls) if a)]
+        results[name]["answerable_in_gold"] = len(holds)
+        results[name]["refusal_rate_answerable"] = round(sum(q.id in refused for q in holds) / max(1, len(holds)), 4)
     print(f"{name:34s} {json.dumps(results[name])}", flush=True)
 
 
 def ceiling(results: dict, name: str, bench: Path) -> None:
     """The best accuracy any verbatim answerer can reach: the share of questions whose gold answer (and no other
     choice) is in one sentence of a gold article, and whose gold answer text occurs anywhere in one."""
-    articles = {}
-    for line in (bench / "corpus.jsonl").open(encoding="utf-8"):
-        record = json.loads(line)
-        articles[url_article_id(record["url"])] = record
+    articles = gold_articles(bench)
     questions = load_questions(bench / "questions.jsonl")
     sentence = anywhere = 0
     for q in questions:

@@ -45,6 +45,11 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return Stemmer.Stemmer("english")
 
 
+#: The word splitter's version, saved with the index: an index built by another splitter is rebuilt, since its
+#: words would not match the queries' ("Família" was "fam" + "lia" before version 2).
+TOKENS = 2
+
+
 def tokens(text: str) -> list[str]:
     """Stemmed content words: the BM25 vocabulary for documents and queries alike."""
     words = terms(text)
@@ -180,7 +185,7 @@ class LexicalIndex:
         fields = (self.version, self.chunk_ids, self.article_ids.tolist(), self.outlets.tolist())
         (tmp / "meta.json").write_text(json.dumps({
             **dict(zip(("version", "chunk_ids", "article_ids", "outlets"), fields)),
-            "digest": _digest(*fields, self.date_keys),
+            "digest": _digest(*fields, self.date_keys), "tokens": TOKENS,
         }))
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -217,6 +222,9 @@ class LexicalIndex:
             return None, ""
         if meta["digest"] != _digest(version, chunk_ids, article_ids, outlets, date_keys):
             return None, "meta.json or date_keys.npy was changed after it was written (digest mismatch)"
+        if meta.get("tokens") != TOKENS:
+            log.info("the lexical index at %s was built with an older word splitter; rebuilding it", folder)
+            return None, ""
         model = None
         if n:
             try:

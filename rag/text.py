@@ -7,6 +7,7 @@ citation's sentence span always lines up with the passage it came from.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 
 _ABBREVIATIONS = (
@@ -21,7 +22,7 @@ _NOT_AFTER = "".join(rf"(?<!\b{re.escape(a)}\.)" for a in _ABBREVIATIONS) + r"(?
 SENTENCE_BOUNDARY = rf"\n\s*\n|(?:(?<=[.!?]){_NOT_AFTER}|(?<=[.!?][\"”’']))\s+"
 _BOUNDARY_RE = re.compile(SENTENCE_BOUNDARY)
 
-_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
+_WORD_RE = re.compile(r"[^\W_][\w'’\-]*")  # letters of any script and digits, then also ' ’ - _
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below
@@ -51,10 +52,18 @@ def sentences(text: str) -> list[str]:
     return [text[s:e] for s, e in sentence_spans(text)]
 
 
+def fold(text: str) -> str:
+    """``text`` without accents ("Família" -> "Familia", "Niinistö" -> "Niinisto"): a name is matched however
+    it was typed. Letters that do not decompose ("ø", "ß") stay as they are."""
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def terms(text: str) -> list[str]:
-    """Lower-cased content words (no stopwords), with possessive 's removed."""
+    """Lower-cased content words (no stopwords, accents folded), with possessive 's removed."""
     out = []
-    for word in _WORD_RE.findall(text.lower()):
+    for word in _WORD_RE.findall(fold(text).lower()):
         word = word.replace("’", "'")
         if word.endswith("'s"):
             word = word[:-2]

@@ -39,6 +39,33 @@ def test_found_whole_apart_by_pair_or_by_a_rare_surname():
     assert not found("Eric Cantona", [" cantona sang "])
 
 
+def test_a_name_with_a_word_the_corpus_never_uses_is_not_found_by_its_other_words():
+    passages = [" michelangelo restored the chapel ceiling at the winter olympics in 2026 world cup final "]
+    known = {"chapel", "winter", "olympics", "2026", "world", "cup", "boris", "johnson", "era"}.__contains__
+    assert not found("Sistine Chapel", passages, rare=lambda w: True, known=lambda t: all(
+        known(w) for w in t.lower().split()))  # "Chapel" alone is no evidence of the Sistine Chapel
+    assert not found("2026 Milan Cortina Winter Olympics", passages,
+                     known=lambda t: all(known(w) for w in t.lower().split()))
+    assert found("Boris Johnson-era", [" the boris johnson government "],
+                 known=lambda t: all(known(w) for w in t.lower().replace("-", " ").split()))
+
+
+def test_a_long_name_is_found_by_a_pair_only_when_the_pair_holds_its_rarest_word():
+    counts = {"hundred": 80, "years": 1255, "solitude": 4, "rugby": 1, "world": 349, "cup": 47, "2027": 2,
+              "lee": 30, "anderson": 5, "tory": 12, "mp": 40}
+    passages = [" for a hundred years the world cup has run tory mp lee anderson said "]
+    assert not found("Hundred Years of Solitude", passages, count=counts.__getitem__)
+    assert not found("2027 Rugby World Cup", passages, count=counts.__getitem__)
+    assert found("2027 Rugby World Cup", passages)  # without counts any pair counts, as before
+    assert found("Tory MP Lee Anderson", passages, count=counts.__getitem__)
+
+
+def test_a_missing_edition_of_an_unknown_event_is_refused_though_its_year_is_common():
+    declined = refusal("Who won the 2023 Wimbledon women's singles title?", [hit("Russia won in 2023.", 0.5)],
+                       SETTINGS, FakeCorpus({"won", "women", "singles", "title", "russia"}))
+    assert declined is not None and declined.kind == "missing_terms" and "2023 Wimbledon" in declined.missing
+
+
 class FakeCorpus:
     def __init__(self, words: set[str], passages: list[str] = ()) -> None:
         self.words, self.passages = words, list(passages)
@@ -114,3 +141,13 @@ def test_the_lead_is_the_shortest_answering_span_near_the_question_words():
     assert lead("Where does Patrick Cronin work?", cronin) == "Hudson Institute"
     assert lead("When did they last meet?", "They last met in April 2019 in Vladivostok.") == "April 2019"
     assert lead("Why is Putin desperate?", "Putin is desperate because he lost tanks.") == ""
+
+
+def test_a_count_is_a_whole_number_and_never_a_year_used_as_a_date():
+    def numbers(sentence: str) -> list[str]:
+        return [sentence[a:b] for a, b in spans_of("number", sentence, "How many months?")]
+
+    assert numbers("Operations will continue into late 2023 and in 2024, with 2000 troops.") == ["2000"]
+    assert numbers("As the counteroffensive enters its fourth month, forces are strained.") == ["fourth"]  # not "four"
+    assert numbers("It cost $5bn, about 300,000, 1,200,000.50 and 12.5%.") == ["$5bn", "about 300,000", "1,200,000.50",
+                                                                             "12.5%"]

@@ -66,6 +66,8 @@ ARTICLES = [
             date(2099, 1, 1)),
     article("filler-1", "Weather", "Rain is expected across the region on Monday and Tuesday.", date(2023, 9, 4)),
     article("filler-2", "Markets", "Stocks rose on Friday as markets rallied on bank earnings.", date(2023, 9, 3)),
+    article("basilica", "Basílica news", "The Sagrada Família in Barcelona crowned a tower; Søren Niinistö visited.",
+            None),
 ]
 
 
@@ -122,3 +124,29 @@ def test_explicit_filters_stay_exact(retriever):
     assert result.hits and all(h.passage.published and h.passage.published >= date(2023, 9, 1) for h in result.hits)
     outlet = retriever.search("artillery rounds", Filters(outlets=("nobody",)))
     assert outlet.hits == ()
+
+
+def test_names_match_with_or_without_accents(retriever):
+    index = retriever.lexical.current()
+    basilica = {h.passage.article_id for h in retriever.search("Basílica news").hits if h.passage.title == "Basílica news"}
+    for typed in ("Sagrada Familia", "Sagrada Família", "NIINISTO", "Søren"):
+        scores = index.scores(typed)
+        assert scores.max() > 0 and index.article_ids[int(scores.argmax())] in basilica, typed
+    assert retriever.knows("Família") and retriever.knows("familia") and retriever.knows("niinistö")
+    assert titles(retriever.search("Who visited the Sagrada Familia?"))[0] == "Basílica news"
+
+
+def test_an_index_saved_by_an_older_word_splitter_is_rebuilt(retriever):
+    import json
+
+    from rag.bm25 import TOKENS, LexicalIndex
+
+    meta_path = retriever.lexical.folder / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["tokens"] == TOKENS
+    del meta["tokens"]  # as written before the splitter had a version: "Família" was "fam" + "lia"
+    meta_path.write_text(json.dumps(meta))
+    assert LexicalIndex.read(retriever.lexical.folder) == (None, "")
+    retriever.lexical._index = None
+    assert retriever.lexical.get().scores("Familia").max() > 0
+    assert json.loads(meta_path.read_text())["tokens"] == TOKENS and retriever.lexical.repairs == []

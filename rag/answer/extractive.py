@@ -51,8 +51,11 @@ _SCALE = r"(?:hundred|thousand|million|billion|trillion|percent|per cent|%|bn|m|
 _NUMBER = re.compile(
     r"(?:(?:more than|less than|fewer than|about|nearly|almost|over|under|at least|up to|around|approximately|"
     r"roughly|some|only|just)\s+)?"
-    rf"(?:[$£€¥]\s?)?(?:\d[\d,]*(?:\.\d+)?|{_NUMBER_WORD}(?:[\s-](?:and\s)?{_NUMBER_WORD})*)"
-    rf"(?:[\s-]{_SCALE}\b|%)*", re.IGNORECASE)
+    rf"(?:[$£€¥]\s?)?(?:\d+(?:,\d{{3}})*(?:\.\d+)?|{_NUMBER_WORD}(?:[\s-](?:and\s)?{_NUMBER_WORD})*\b)"
+    rf"(?:[\s-]?{_SCALE}\b|%)*", re.IGNORECASE)
+#: "in 2023", "late 2023", "since 1953": a year where a count is asked is a date, not a quantity
+_YEAR_AS_DATE = re.compile(r"\b(?:in|since|by|until|late|early|mid-?|of|from|before|after|during|through)\s+"
+                           r"(?:19|20)\d\d\s*$", re.IGNORECASE)
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|"
           r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
 _DATE = re.compile(
@@ -109,7 +112,7 @@ def spans_of(kind: Kind, sentence: str, question: str) -> list[tuple[int, int]]:
     """Spans of ``sentence`` that could answer a question of ``kind`` and that the question does not already hold."""
     if kind == "number":
         found = [m.span() for m in _NUMBER.finditer(sentence) if re.search(r"\d|[a-z]{3}", m.group(0), re.I)
-                 and m.group(0).strip()]
+                 and m.group(0).strip() and not _YEAR_AS_DATE.search(sentence[:m.end()])]
     elif kind == "date":
         found = [m.span() for m in _DATE.finditer(sentence)]
     elif kind in ("person", "place", "name", "employer"):
