@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from rag.config import LLM_PROVIDERS, Settings, load_settings
+from rag.config import LLM_PROVIDERS, MAX_FILE_MB, Settings, load_settings
 from rag.errors import ConfigError, InputError, NewsragError
 
 log = logging.getLogger("newsrag")
@@ -210,7 +210,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         workdir = tempfile.TemporaryDirectory(prefix="newsrag-eval-")
         size_mb = corpus.stat().st_size / 1e6 + 1
         settings = settings.replace(paths={"index_dir": workdir.name},
-                                    ingest={"max_file_mb": max(settings.ingest.max_file_mb, size_mb)})
+                                    ingest={"max_file_mb": min(max(settings.ingest.max_file_mb, size_mb), MAX_FILE_MB)})
         _err(f"indexing {corpus} into a throwaway index ...")
         report = ingest_paths([corpus], settings)
         _err(f"indexed {report.totals['added']} articles ({report.chunks_embedded} chunks) in {report.seconds:.0f}s")
@@ -341,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace, Settings], int] = args.func
     try:
         return func(args, settings)
-    except InputError as exc:
+    except (InputError, ConfigError) as exc:  # a setting only the loaded model can check: [embed] max_tokens
         _err(f"newsrag: {exc}")
         return 2
     except NewsragError as exc:

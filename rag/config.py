@@ -1,9 +1,15 @@
 """Settings: one frozen object built from config.toml, NEWSRAG_* overrides and defaults.
 
-Precedence (last wins): the defaults below, the TOML file, then environment
-variables named ``NEWSRAG_<SECTION>__<KEY>`` (for example
-``NEWSRAG_STORE__MODE=http``). Unknown sections or keys and values of the
-wrong type or range raise :class:`ConfigError` naming the key, at load time.
+Precedence (last wins): the defaults, the TOML file, then environment variables
+named ``NEWSRAG_<SECTION>__<KEY>`` (for example ``NEWSRAG_STORE__MODE=http``).
+Each section is a frozen pydantic model whose fields carry their type and bounds
+(:mod:`rag.sections`); :class:`Settings` is a ``pydantic-settings`` ``BaseSettings``
+that reads the file and the environment with that library's own sources.
+Validation is strict for the file (a TOML string ``"5"`` is not a number; an
+integer is a fine float) and converts environment strings, which are text by
+nature. Every problem (unknown section or key, wrong type, value out of range, two
+settings that disagree) becomes one line of a :class:`ConfigError` naming the key,
+the value given and what is allowed; pydantic's own report never reaches the user.
 
 Nothing here touches the file system beyond reading the TOML file; directories
 are created by the component that writes into them.
@@ -11,240 +17,118 @@ are created by the component that writes into them.
 
 from __future__ import annotations
 
-import dataclasses
+import logging
+import math
 import os
-import re
-import typing
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
+import annotated_types
 import tomllib
+from pydantic import Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
 
 from rag.errors import ConfigError
+from rag.sections import (
+    LLM_PROVIDERS,
+    MAX_FILE_MB,
+    MAX_THREADS,
+    MAX_TOP_K,
+    RULE_ERROR,
+    STORE_MODES,
+    AnswerSettings,
+    ChunkSettings,
+    EmbedSettings,
+    IngestSettings,
+    LLMSettings,
+    PathsSettings,
+    RetrieveSettings,
+    Section,
+    StoreSettings,
+    UISettings,
+    WebSettings,
+    rule_error,
+)
+
+__all__ = [  # the settings' one door: the tables of rag.sections are imported from here
+    "LLM_PROVIDERS", "MAX_FILE_MB", "MAX_THREADS", "MAX_TOP_K", "STORE_MODES", "SECTIONS", "AnswerSettings",
+    "ChunkSettings", "EmbedSettings", "IngestSettings", "LLMSettings", "PathsSettings", "RetrieveSettings", "Settings",
+    "StoreSettings", "UISettings", "WebSettings", "allowed", "cpu_threads", "documented_keys", "find_config",
+    "load_settings",
+]
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "NEWSRAG_"
+ENV_DELIMITER = "__"
 CONFIG_ENV = "NEWSRAG_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
-MAX_TOP_K = 50  # passages in a context: [retrieve] top_k and a per-question override alike
+
+# load_settings names the file and the environment the sources of the next Settings() read; a Settings
+# built in code (tests, replace) reads neither: its defaults and what it is given.
+_SOURCES: ContextVar[tuple[Path | None, Mapping[str, str]] | None] = ContextVar("newsrag_settings_sources",
+                                                                                default=None)
 
 
-def _check(ok: bool, key: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"Invalid setting {key}: {message}")
-
-
-@dataclass(frozen=True)
-class PathsSettings:
-    articles_dir: Path = Path("data/articles")
-    index_dir: Path = Path(".newsrag")
-
-
-@dataclass(frozen=True)
-class EmbedSettings:
-    model: str = ""
-    backend: str = "onnx"
-    quantize: bool = True
-    batch_size: int = 16
-    max_tokens: int = 256
-    threads: int = 0
-    cache_dir: str = ""
-
-    def __post_init__(self) -> None:
-        _check(self.backend in ("onnx", "torch"), "[embed] backend", "must be onnx or torch")
-        _check(self.batch_size > 0, "[embed] batch_size", "must be positive")
-        _check(16 <= self.max_tokens <= 8192, "[embed] max_tokens", "must be between 16 and 8192")
-        _check(self.threads >= 0, "[embed] threads", "must be 0 (automatic) or positive")
-
-
-@dataclass(frozen=True)
-class ChunkSettings:
-    chunk_tokens: int = 200
-    overlap_tokens: int = 16
-    title_prefix: bool = False
-    title_max_tokens: int = 24
-
-    def __post_init__(self) -> None:
-        _check(self.chunk_tokens >= 16, "[chunk] chunk_tokens", "must be at least 16")
-        _check(self.overlap_tokens >= 0, "[chunk] overlap_tokens", "must not be negative")
-        _check(
-            self.overlap_tokens < self.chunk_tokens,
-            "[chunk] overlap_tokens",
-            "must be smaller than chunk_tokens",
-        )
-        _check(self.title_max_tokens >= 0, "[chunk] title_max_tokens", "must not be negative")
-
-
-@dataclass(frozen=True)
-class IngestSettings:
-    max_file_mb: float = 20.0
-    batch_chunks: int = 256
-
-    def __post_init__(self) -> None:
-        _check(self.max_file_mb > 0, "[ingest] max_file_mb", "must be positive")
-        _check(self.batch_chunks > 0, "[ingest] batch_chunks", "must be positive")
-
-
-@dataclass(frozen=True)
-class RetrieveSettings:
-    top_k: int = 5
-    candidates: int = 50
-    fusion: str = "convex"
-    dense_weight: float = 0.8
-    bm25_weight: float = 0.2
-    rrf_k: int = 60
-    max_per_article: int = 2
-    duplicate_threshold: float = 0.6
-    date_grace_days: int = 7
-    recency_weight: float = 1.0
-    recency_half_life_days: float = 14.0
-    date_weight: float = 1.0
-    date_half_life_days: float = 14.0
-    recent_candidates: int = 20
-
-    def __post_init__(self) -> None:
-        _check(0 < self.top_k <= MAX_TOP_K, "[retrieve] top_k", f"must be between 1 and {MAX_TOP_K}")
-        _check(self.candidates >= self.top_k, "[retrieve] candidates", "must be at least top_k")
-        _check(self.fusion in ("rrf", "convex"), "[retrieve] fusion", "must be rrf or convex")
-        _check(self.dense_weight >= 0 and self.bm25_weight >= 0, "[retrieve] dense_weight",
-               "weights must not be negative")
-        _check(self.dense_weight + self.bm25_weight > 0, "[retrieve] dense_weight", "one weight must be positive")
-        _check(self.rrf_k >= 0, "[retrieve] rrf_k", "must not be negative")
-        _check(self.max_per_article >= 1, "[retrieve] max_per_article", "must be at least 1")
-        _check(0 < self.duplicate_threshold <= 1, "[retrieve] duplicate_threshold", "must be in (0, 1]")
-        _check(self.date_grace_days >= 0, "[retrieve] date_grace_days", "must not be negative")
-        _check(self.recency_weight >= 0, "[retrieve] recency_weight", "must not be negative")
-        _check(self.recency_half_life_days >= 0, "[retrieve] recency_half_life_days", "must not be negative")
-        _check(self.date_weight >= 0, "[retrieve] date_weight", "must not be negative")
-        _check(self.date_half_life_days > 0, "[retrieve] date_half_life_days", "must be positive")
-        _check(self.recent_candidates >= 0, "[retrieve] recent_candidates", "must not be negative")
-
-
-@dataclass(frozen=True)
-class AnswerSettings:
-    min_relevance: float = 0.3
-    support_similarity: float = 0.6
-    support_overlap: float = 0.7
-    max_sentences: int = 3
-    redundancy: float = 0.85
-
-    def __post_init__(self) -> None:
-        for key in ("min_relevance", "support_similarity", "support_overlap", "redundancy"):
-            _check(0 <= getattr(self, key) <= 1, f"[answer] {key}", "must be between 0 and 1")
-        _check(1 <= self.max_sentences <= 10, "[answer] max_sentences", "must be between 1 and 10")
-
-
-LLM_PROVIDERS = ("extractive", "llamacpp", "openai", "ollama")
-
-
-@dataclass(frozen=True)
-class LLMSettings:
-    provider: str = "extractive"
-    model_path: str = ""
-    hf_repo: str = ""
-    hf_file: str = ""
-    hf_cache_dir: str = ""
-    n_ctx: int = 4096
-    threads: int = 0
-    base_url: str = ""
-    model: str = ""
-    api_key_env: str = "OPENAI_API_KEY"
-    context_window: int = 8192
-    temperature: float = 0.1
-    max_tokens: int = 384
-    timeout: float = 60.0
-    rewrite_followups: bool = True
-
-    def __post_init__(self) -> None:
-        _check(self.provider in LLM_PROVIDERS, "[llm] provider", f"must be one of {', '.join(LLM_PROVIDERS)}")
-        _check(self.n_ctx >= 512, "[llm] n_ctx", "must be at least 512")
-        _check(self.context_window >= 512, "[llm] context_window", "must be at least 512")
-        _check(self.threads >= 0, "[llm] threads", "must be 0 (automatic) or positive")
-        _check(0 <= self.temperature <= 2, "[llm] temperature", "must be between 0 and 2")
-        _check(16 <= self.max_tokens < min(self.n_ctx, self.context_window), "[llm] max_tokens",
-               "must be at least 16 and below the context window")
-        _check(self.timeout > 0, "[llm] timeout", "must be positive")
-
-
-STORE_MODES = ("embedded", "http")
-
-
-@dataclass(frozen=True)
-class StoreSettings:
-    mode: str = "embedded"
-    collection: str = "news"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    ssl: bool = False
-    headers_env: str = "NEWSRAG_CHROMA_HEADERS"
-
-    def __post_init__(self) -> None:
-        _check(self.mode in STORE_MODES, "[store] mode", f"must be one of {', '.join(STORE_MODES)}")
-        _check(
-            re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{1,58}[A-Za-z0-9]", self.collection) is not None,
-            "[store] collection",
-            "must be 3-60 letters, digits, '-' or '_'",
-        )
-        _check(0 < self.port < 65536, "[store] port", "must be a TCP port (1-65535)")
-
-
-@dataclass(frozen=True)
-class UISettings:
-    host: str = "127.0.0.1"
-    port: int = 7860
-    auth_user: str = ""
-    auth_password_env: str = "NEWSRAG_UI_PASSWORD"
-    max_upload_mb: float = 20.0
-    max_upload_files: int = 50
-
-    def __post_init__(self) -> None:
-        _check(0 <= self.port < 65536, "[ui] port", "must be a TCP port (0 picks a free one)")
-        _check(self.max_upload_mb > 0, "[ui] max_upload_mb", "must be positive")
-        _check(self.max_upload_files > 0, "[ui] max_upload_files", "must be positive")
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    timeout: float = 15.0
-    max_page_mb: float = 5.0
-    max_feed_items: int = 50
-    user_agent: str = "newsrag/0.1 (personal news question answering; fetches pages its user asked for)"
-
-    def __post_init__(self) -> None:
-        _check(self.timeout > 0, "[web] timeout", "must be positive")
-        _check(self.max_page_mb > 0, "[web] max_page_mb", "must be positive")
-        _check(self.max_feed_items > 0, "[web] max_feed_items", "must be positive")
-        _check(bool(self.user_agent.strip()), "[web] user_agent", "must not be empty")
-
-
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Every setting of newsrag. Build it with :func:`load_settings`."""
 
-    paths: PathsSettings = field(default_factory=PathsSettings)
-    embed: EmbedSettings = field(default_factory=EmbedSettings)
-    chunk: ChunkSettings = field(default_factory=ChunkSettings)
-    ingest: IngestSettings = field(default_factory=IngestSettings)
-    store: StoreSettings = field(default_factory=StoreSettings)
-    retrieve: RetrieveSettings = field(default_factory=RetrieveSettings)
-    answer: AnswerSettings = field(default_factory=AnswerSettings)
-    llm: LLMSettings = field(default_factory=LLMSettings)
-    ui: UISettings = field(default_factory=UISettings)
-    web: WebSettings = field(default_factory=WebSettings)
-    #: directory relative paths are resolved against (the config file's folder)
-    base_dir: Path = field(default_factory=Path.cwd, compare=False)
-    source: str = field(default="defaults", compare=False)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER, case_sensitive=False,
+        frozen=True, extra="forbid", strict=True, allow_inf_nan=False,
+    )
 
-    def __post_init__(self) -> None:
+    paths: PathsSettings = PathsSettings()
+    embed: EmbedSettings = EmbedSettings()
+    chunk: ChunkSettings = ChunkSettings()
+    ingest: IngestSettings = IngestSettings()
+    store: StoreSettings = StoreSettings()
+    retrieve: RetrieveSettings = RetrieveSettings()
+    answer: AnswerSettings = AnswerSettings()
+    llm: LLMSettings = LLMSettings()
+    ui: UISettings = UISettings()
+    web: WebSettings = WebSettings()
+    #: directory relative paths are resolved against (the config file's folder); never read from the file or env
+    base_dir: Path = Field(default_factory=Path.cwd, strict=False)
+    source: str = "defaults"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """First wins: what the code passes, then the environment, then the TOML file (then the defaults)."""
+        request = _SOURCES.get()
+        if request is None:
+            return (init_settings,)
+        path, env = request
+        file = (_TomlSource(settings_cls, path),) if path is not None else ()
+        return (init_settings, _EnvSource(settings_cls, env), *file)
+
+    @model_validator(mode="after")
+    def _chunks_fit_the_model(self) -> Settings:
         chunk, embed = self.chunk, self.embed
         budget = chunk.chunk_tokens + (chunk.title_max_tokens if chunk.title_prefix else 0) + 2
-        _check(
-            budget <= embed.max_tokens,
-            "[chunk] chunk_tokens",
-            f"chunk_tokens + title_max_tokens + 2 special tokens = {budget} exceeds "
-            f"the embedding model's limit [embed] max_tokens = {embed.max_tokens}",
-        )
+        if budget > embed.max_tokens:
+            raise rule_error("chunk", "chunk_tokens", chunk.chunk_tokens,
+                             f"chunk_tokens + title_max_tokens + 2 special tokens = {budget} exceeds "
+                             f"the embedding model's limit [embed] max_tokens = {embed.max_tokens}")
+        return self
 
     def resolve(self, path: Path) -> Path:
         """Resolve a configured path against the config file's directory."""
@@ -260,78 +144,177 @@ class Settings:
         return self.resolve(self.paths.index_dir)
 
     def replace(self, **sections: Any) -> Settings:
-        """A copy with whole sections or section keys replaced: ``replace(chunk={"chunk_tokens": 120})``."""
-        changes: dict[str, Any] = {}
+        """A validated copy with whole sections or section keys replaced: ``replace(chunk={"chunk_tokens": 120})``.
+        Raises :class:`ConfigError` like :func:`load_settings`."""
+        values: dict[str, Any] = {name: getattr(self, name) for name in type(self).model_fields}
         for name, value in sections.items():
-            if isinstance(value, Mapping):
-                current = getattr(self, name)
-                changes[name] = _build_section(name, type(current), value, base=current)
-            else:
-                changes[name] = value
-        return dataclasses.replace(self, **changes)
+            if name in SECTIONS and isinstance(value, Mapping):
+                value = {**getattr(self, name).model_dump(), **value}
+            values[name] = value
+        with _reported({}):
+            return Settings(**values)
 
 
-SECTIONS: dict[str, type] = {
-    f.name: f.default_factory  # type: ignore[misc]
-    for f in dataclasses.fields(Settings)
-    if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory)
+SECTIONS: dict[str, type[Section]] = {
+    name: field.annotation
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, Section)
 }
 
 
-def _coerce(key: str, value: Any, kind: Any) -> Any:
-    """Convert a TOML or environment value to the field's type, or raise ConfigError."""
-    from_env = isinstance(value, str) and kind is not str
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if from_env and value.strip().lower() in ("1", "true", "yes", "on"):
-            return True
-        if from_env and value.strip().lower() in ("0", "false", "no", "off"):
-            return False
-    elif kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if from_env:
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-    elif kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if from_env:
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-    elif kind is str:
-        if isinstance(value, str):
-            return value
-    elif kind is Path:
-        if isinstance(value, str) and value.strip():
-            return Path(value)
-    elif typing.get_origin(kind) is tuple:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-    name = getattr(kind, "__name__", str(kind))
-    raise ConfigError(f"Invalid setting {key}: expected {name}, got {value!r}")
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (``os.environ`` by default). Only the
+    sections are read, and a ``NEWSRAG_<NAME>__<KEY>`` naming no section is passed on so that validation
+    reports it, rather than ignored."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._given = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self._given.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field_name not in SECTIONS:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = ENV_PREFIX.lower()
+        try:
+            data = super().__call__()
+        except SettingsError:  # NEWSRAG_<SECTION> (no key) is read as a JSON table of that section's keys
+            tables = [name.upper() for name in self.env_vars if name.removeprefix(prefix) in SECTIONS]
+            raise ConfigError(f"Environment variable {' or '.join(tables) or ENV_PREFIX + '<SECTION>'} must hold a "
+                              f"JSON table of settings, like {{\"threads\": 2}}; set one key with "
+                              f"{ENV_PREFIX}<SECTION>{ENV_DELIMITER}<KEY>") from None
+        for name, value in self.env_vars.items():
+            section, delimiter, key = name[len(prefix):].partition(ENV_DELIMITER)
+            if name.startswith(prefix) and delimiter and section not in SECTIONS:
+                data.setdefault(section, {})[key] = value
+        return data
 
 
-def _build_section(section: str, cls: type, values: Mapping[str, Any], base: Any = None) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in known:
-            raise ConfigError(
-                f"Unknown setting [{section}] {key}: known keys are {', '.join(sorted(known))}"
-            )
-        kwargs[key] = _coerce(f"[{section}] {key}", value, hints[key])
-    if base is not None:
-        return dataclasses.replace(base, **kwargs)
-    return cls(**kwargs)
+class _TomlSource(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source, with a decoding error or a key outside any table said plainly."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            data = super()._read_file(file_path)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Config file {file_path} is not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"Config file {file_path} cannot be read: {exc.strerror or exc}") from exc
+        for name, value in data.items():
+            if not isinstance(value, dict):
+                raise ConfigError(f"Setting {name} = {_shown(value)} in {file_path} is outside any section: "
+                                  f"put it under its [section] (sections: {', '.join(SECTIONS)})")
+            if name not in SECTIONS and name in Settings.model_fields:
+                raise ConfigError(f"Unknown settings section [{name}] in {file_path}: "
+                                  f"known sections are {', '.join(SECTIONS)}")
+        return data
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+_KINDS: dict[Any, str] = {int: "int", float: "float (a number)", bool: "true or false", str: "a string",
+                          Path: "a path (a string)"}
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _shown(value: Any) -> str:
+    """A value as it would be written in config.toml, on one line (control characters escaped), at most 80 characters."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = '"' + "".join(_ESCAPES.get(c) or (c if c.isprintable() else f"\\u{ord(c):04x}") for c in value) + '"'
+    elif isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    else:
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _quoted_number(value: Any) -> bool:
+    """Whether ``value`` is a number written as a string: "5" in TOML where 5 was meant."""
+    try:
+        return isinstance(value, str) and math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
+def allowed(field: FieldInfo) -> str:
+    """What a setting accepts, from its type, bounds and note: ``between 0 and 256 (0 = automatic)``."""
+    bounds = {name: getattr(item, name) for item in field.metadata for name in ("ge", "gt", "le")
+              if isinstance(item, getattr(annotated_types, name.capitalize()))}
+    shown = {name: f"{value:g}" if isinstance(value, float) else str(value) for name, value in bounds.items()}
+    if get_origin(field.annotation) is Literal:
+        text = "one of " + ", ".join(get_args(field.annotation))
+    elif "ge" in shown and "le" in shown:
+        text = f"between {shown['ge']} and {shown['le']}"
+    elif "gt" in shown and "le" in shown:
+        text = f"above {shown['gt']} and at most {shown['le']}"
+    else:
+        return field.description or ""
+    return f"{text} ({field.description})" if field.description else text
+
+
+def _describe(error: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """One line for one pydantic error: the key, the value given and what is allowed."""
+    ctx = error.get("ctx") or {}
+    if error["type"] == RULE_ERROR:  # a rule between two settings, raised with the key it is about
+        section, key, value = ctx["section"], ctx["key"], ctx["value"]
+    else:
+        section, key, *_ = [*map(str, error["loc"]), "", ""]
+        value = error.get("input")
+    variable = next((name for name in env if name.upper().startswith(f"{ENV_PREFIX}{section}{ENV_DELIMITER}".upper())
+                     and (not key or name.upper().endswith(f"{ENV_DELIMITER}{key}".upper()))), None)
+    origin = f" (from {variable})" if variable else ""
+    if section not in SECTIONS:
+        if variable:
+            return (f"Unknown settings section {section!r} in environment variable {ENV_PREFIX}{section.upper()}"
+                    f"{ENV_DELIMITER}...: known sections are {', '.join(SECTIONS)}")
+        return f"Unknown settings section [{section}]: known sections are {', '.join(SECTIONS)}"
+    fields = SECTIONS[section].model_fields
+    if not key:
+        return f"Settings section [{section}]{origin} must be a table of keys, got {_shown(value)}"
+    if key not in fields:
+        return f"Unknown setting [{section}] {key}{origin}: known keys are {', '.join(sorted(fields))}"
+    head, field = f"Invalid setting [{section}] {key} = {_shown(value)}{origin}", fields[key]
+    rule = ctx["rule"] if error["type"] == RULE_ERROR else allowed(field)
+    if error["type"].endswith(("_type", "_parsing", "_from_float")):  # int_type, bool_parsing, ...: the wrong kind
+        numeric = field.annotation in (int, float)
+        hint = " (write the number without quotes)" if numeric and not variable and _quoted_number(value) else ""
+        return f"{head}: expected {_KINDS.get(field.annotation, 'a string')}{' ' + rule if numeric else ''}{hint}"
+    if error["type"] == "finite_number":
+        return f"{head}: must be a finite number {rule}"
+    return f"{head}: {rule}" if error["type"] == RULE_ERROR else f"{head}: must be {rule}"
+
+
+@contextmanager
+def _reported(env: Mapping[str, str]) -> Iterator[None]:
+    """Turn pydantic's ValidationError into a ConfigError of one line per problem."""
+    try:
+        yield
+    except ValidationError as exc:
+        lines = dict.fromkeys(_describe(e, env) for e in exc.errors(include_url=False))
+        raise ConfigError("\n".join(lines)) from None
+
+
+def cpu_threads(setting: int, key: str) -> int:
+    """The threads a model runs on for a ``threads`` setting: 0 stays 0 (automatic), and more than this
+    machine's cores is cut to its cores, with a warning: extra threads only wait on each other
+    (the embedder on 2 cores ran 10x slower with 16 threads, 30x with 64)."""
+    cores = os.cpu_count() or 1
+    if setting > cores:
+        log.warning("%s = %d is more than this machine's %d cores: using %d", key, setting, cores, cores)
+        return cores
+    return setting
+
+
+# -- loading --------------------------------------------------------------------------------------
 
 
 def find_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path | None:
@@ -345,53 +328,27 @@ def find_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     return local if local.is_file() else None
 
 
-def env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """Group NEWSRAG_<SECTION>__<KEY> variables by section (lower-cased)."""
-    out: dict[str, dict[str, str]] = {}
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
-            continue
-        section, _, key = name[len(ENV_PREFIX):].partition("__")
-        out.setdefault(section.lower(), {})[key.lower()] = value
-    return out
-
-
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Load and validate settings; raise ConfigError naming the offending key."""
+    """Load and validate settings: the defaults, the TOML file over them, ``env`` (default ``os.environ``)
+    over both. Raise ConfigError naming each offending key, its value and what is allowed."""
     env = os.environ if env is None else env
     config_path = find_config(path, env)
-    data: dict[str, Any] = {}
-    base_dir = Path.cwd()
-    source = "defaults"
+    base_dir, source = Path.cwd(), "defaults"
     if config_path is not None:
         if not config_path.is_file():
             raise ConfigError(f"Config file not found: {config_path}")
-        try:
-            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Config file {config_path} is not valid TOML: {exc}") from exc
-        base_dir = config_path.resolve().parent
-        source = str(config_path)
-    for section, values in env_overrides(env).items():
-        if section not in SECTIONS:
-            raise ConfigError(
-                f"Unknown settings section {section!r} in environment variable "
-                f"{ENV_PREFIX}{section.upper()}__...: known sections are {', '.join(SECTIONS)}"
-            )
-        data.setdefault(section, {}).update(values)
-    sections: dict[str, Any] = {}
-    for section, values in data.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"Unknown settings section [{section}]: known sections are {', '.join(SECTIONS)}")
-        if not isinstance(values, dict):
-            raise ConfigError(f"Settings section [{section}] must be a table")
-        sections[section] = _build_section(section, SECTIONS[section], values)
-    return Settings(**sections, base_dir=base_dir, source=source)
+        base_dir, source = config_path.resolve().parent, str(config_path)
+    token = _SOURCES.set((config_path, env))
+    try:
+        with _reported(env):
+            return Settings(base_dir=base_dir, source=source)
+    finally:
+        _SOURCES.reset(token)
 
 
 def documented_keys() -> list[str]:
     """Every ``section.key``: used by the test that checks config.toml and the README list them all."""
-    return [f"{name}.{f.name}" for name, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+    return [f"{name}.{key}" for name, cls in SECTIONS.items() for key in cls.model_fields]

