@@ -50,9 +50,11 @@ def _stemmer():  # type: ignore[no-untyped-def]
 TOKENS = 2
 
 
-def tokens(text: str) -> list[str]:
-    """Stemmed content words: the BM25 vocabulary for documents and queries alike."""
-    words = terms(text)
+def tokens(text: str, parts: bool = False) -> list[str]:
+    """Stemmed content words: the BM25 vocabulary for documents and queries alike. With ``parts``, a hyphenated
+    word also gives its parts ("state-run": "state", "run"): the answerer matches sentences so; the index does
+    not (it cost Hit@1 on dev and h1: 0.809 -> 0.800, 0.683 -> 0.680)."""
+    words = terms(text, parts)
     return _stemmer().stemWords(words) if words else []
 
 

@@ -60,8 +60,9 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
-def terms(text: str) -> list[str]:
-    """Lower-cased content words (no stopwords, accents folded), with possessive 's removed."""
+def terms(text: str, parts: bool = False) -> list[str]:
+    """Lower-cased content words (no stopwords, accents folded), with possessive 's removed; with ``parts``, a
+    hyphenated word also gives its parts."""
     out = []
     for word in _WORD_RE.findall(fold(text).lower()):
         word = word.replace("’", "'")
@@ -70,4 +71,6 @@ def terms(text: str) -> list[str]:
         word = word.strip("'-")
         if word and word not in STOPWORDS:
             out.append(word)
+            if parts and "-" in word:  # "state-run" also matches "state", "Kim-Putin" "Kim" and "Putin"
+                out += [part for part in word.split("-") if part and part not in STOPWORDS]
     return out

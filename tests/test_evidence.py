@@ -50,6 +50,12 @@ def test_a_name_with_a_word_the_corpus_never_uses_is_not_found_by_its_other_word
                  known=lambda t: all(known(w) for w in t.lower().replace("-", " ").split()))
 
 
+def test_an_identifier_is_found_whole_only():
+    assert not found("carbon-14", [" carbon dating of 14 samples "])
+    assert found("carbon-14", [" the half life of carbon 14 is long "])  # passages are normalised: "carbon-14"
+    assert found("Kim-Putin", [" putin met kim "])  # names joined by a hyphen may stand apart
+
+
 def test_a_long_name_is_found_by_a_pair_only_when_the_pair_holds_its_rarest_word():
     counts = {"hundred": 80, "years": 1255, "solitude": 4, "rugby": 1, "world": 349, "cup": 47, "2027": 2,
               "lee": 30, "anderson": 5, "tory": 12, "mp": 40}
@@ -122,6 +128,10 @@ def test_unknown_words_and_low_similarity_refuse():
     ("Where does Patrick Cronin work?", "employer"),
     ("Which car company criticised the ban?", "name"),
     ("Why is Putin desperate?", "other"),
+    ("Which city hosted the summit?", "place"),
+    ("Which country won?", "place"),
+    ("Which Russian state media outlet reported Peskov's comments?", "name"),  # "state" only qualifies "outlet"
+    ("Which state officials said so?", "person"),
 ])
 def test_question_kind(question, kind):
     assert question_kind(question) == kind

@@ -150,3 +150,12 @@ def test_an_index_saved_by_an_older_word_splitter_is_rebuilt(retriever):
     retriever.lexical._index = None
     assert retriever.lexical.get().scores("Familia").max() > 0
     assert json.loads(meta_path.read_text())["tokens"] == TOKENS and retriever.lexical.repairs == []
+
+
+def test_the_answerer_matches_a_hyphenated_word_by_its_parts_the_index_as_written():
+    from rag.bm25 import tokens
+
+    words = tokens("Kremlin state-run outlet Tass on the Kim-Putin meeting", parts=True)
+    assert {"state-run", "state", "run", "kim-putin", "kim", "putin"} <= set(words)
+    assert set(tokens("Which state outlet?", parts=True)) <= set(words)
+    assert "state" not in tokens("Kremlin state-run outlet")

@@ -48,8 +48,8 @@ def test_bundled_questions_are_answered_from_the_right_article(engine, tmp_path)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     right = [r for r in rows if r["correct"] and r["cited_gold"]]
     wrong = "\n".join(f"- {r['question']} -> {r['answer'][:160]}" for r in rows if r not in right)
-    # The goal is 0.90; measured 39/45 = 0.87 (README, Quality). This guards what is reached.
-    assert len(right) / len(rows) >= 0.85, f"{len(right)}/{len(rows)} right; wrong:\n{wrong}"
+    # The goal: at least 0.90 right with the right article cited (measured 41/45, README, Quality).
+    assert len(right) / len(rows) >= 0.90, f"{len(right)}/{len(rows)} right; wrong:\n{wrong}"
     assert report.refusal_rate is not None and report.refusal_rate <= 0.05
 
 

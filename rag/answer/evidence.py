@@ -131,12 +131,14 @@ def found(term: str, passages: Sequence[str], rare: Callable[[str], bool] = lamb
     years", nor "2027 Rugby World Cup" by "world cup"); a name without connectors with all its words in one
     passage ("Cronin ... Patrick"); a person's name by a rare last word ("Cantona"). Never when one of its words
     is ``known`` nowhere in the corpus: "Sistine Chapel" is not found in a passage about a chapel, nor "Milan
-    Cortina Winter Olympics" in one about the Winter Olympics."""
+    Cortina Winter Olympics" in one about the Winter Olympics. An identifier ("carbon-14") is found whole only."""
     words = _words(term)
     if not words:
         return True
     phrase = f" {' '.join(words)} "
     if not (known(term) or known(" ".join(words))):  # "Boris Johnson-era" is known by "boris johnson era"
+        return any(phrase in p for p in passages)
+    if re.search(r"[A-Za-z]-\d|\d-[A-Za-z]", term):  # an identifier ("carbon-14", "F-16", "COVID-19"): whole only
         return any(phrase in p for p in passages)
     loose = len(words) > 1 and not any(w in CONNECTORS for w in words)
     if len(words) >= 3:  # "Tory MP Lee Anderson", "Chancellor Jeremy Hunt": a title glued to a name

@@ -79,6 +79,18 @@ _PLACE_BEFORE = re.compile(r"\b(in|at|to|from|near|into|across|outside|inside)\s
 Kind = str  # "number" | "date" | "person" | "place" | "name" | "employer" | "other"
 
 
+_PERSON = (r"(leader|president|minister|politician|official|person|man|woman|player|athlete|actor|actress|singer|"
+           r"rapper|artist|author|writer|director|ceo|executive|founder|chef|scientist|judge|senator|governor|mayor|king|"
+           r"queen|prince|princess|pope|star|celebrity|driver|golfer|footballer|coach|manager|journalist|candidate|"
+           r"lawmaker|billionaire|activist|rider|jockey)")
+_NAMED = (r"(team|company|firm|group|organi[sz]ation|party|agency|outlet|newspaper|network|university|institute|club|"
+          r"brand|band|film|movie|show|book|app|website|airline|bank|broadcaster|carmaker|retailer|magazine|charity|"
+          r"union|manufacturer|supermarket|platform|game|song|album|series)")
+#: A place noun followed by the noun that heads the phrase only qualifies it: "which Russian state media outlet"
+#: asks for an outlet, "which state officials" for people.
+_QUALIFIES = rf"(?!\s+(?:\w+\s+)?(?:{_PERSON}|{_NAMED})s?\b)"
+
+
 def question_kind(question: str) -> Kind:
     """What kind of answer the question asks for."""
     q = " " + question.lower().replace("’", "'") + " "
@@ -87,21 +99,16 @@ def question_kind(question: str) -> Kind:
         return "number"
     if re.search(r"\bwhen\b|\bwhat (year|date|day|month|time)\b|\bwhich (year|date|day|month)\b|\bhow soon\b", q):
         return "date"
-    if re.search(r"\bwho(m|se)?\b|\b(which|what) (\w+ ){0,2}(leader|president|minister|politician|official|person|man|"
-                 r"woman|player|athlete|actor|actress|singer|rapper|artist|author|writer|director|ceo|executive|founder|"
-                 r"chef|scientist|judge|senator|governor|mayor|king|queen|prince|princess|pope|star|celebrity|driver|"
-                 r"golfer|footballer|coach|manager|journalist|candidate|lawmaker|billionaire|activist|rider|jockey)s?\b", q):
+    if re.search(rf"\bwho(m|se)?\b|\b(which|what) (\w+ ){{0,2}}{_PERSON}s?\b", q):
         return "person"
     if re.search(r"\bwhere (does|did|do|is|was|has) .*\b(work|works|worked|employ|teach|study|serve|job)\b|"
                  r"\bwho (does|did|do) .*\bwork for\b|\bwhat is .*'s (job|role|position|employer|title)\b", q):
         return "employer"
     if re.search(r"\bwhere\b|\b(which|what) (\w+ ){0,2}(country|countries|city|cities|state|region|town|village|port|"
                  r"place|province|island|continent|capital|constituency|county|district|neighbou?rhood|venue|stadium|"
-                 r"airport|river|lake|mountain|sea|ocean|border|nation)\b", q):
+                 r"airport|river|lake|mountain|sea|ocean|border|nation)\b" + _QUALIFIES, q):
         return "place"
-    if re.search(r"\b(which|what) (\w+ ){0,2}(team|company|firm|group|organi[sz]ation|party|agency|outlet|newspaper|network|"
-                 r"university|institute|club|brand|band|film|movie|show|book|app|website|airline|bank|broadcaster|carmaker|"
-                 r"retailer|newspaper|magazine|charity|union|manufacturer|supermarket|platform|game|song|album|series)\b", q):
+    if re.search(rf"\b(which|what) (\w+ ){{0,2}}{_NAMED}\b", q):
         return "name"
     if re.search(r"\bwhich\b", q):  # "which musician", "which pest": a choice among named things
         return "name"
@@ -175,12 +182,12 @@ def candidates(question: str, hits: Sequence[Hit], embed: EmbedFn,
     query = embed([question])[0]
     similarity = vectors @ query
     top = max(h.score for h in hits)
-    q_weights = {t: weight(t) for t in dict.fromkeys(tokens(question))}
+    q_weights = {t: weight(t) for t in dict.fromkeys(tokens(question, parts=True))}
     total = sum(q_weights.values())
     kind = question_kind(question)
     scored = []
     for (i, start, sentence), sim in zip(pieces, similarity):
-        held = set(tokens(sentence))
+        held = set(tokens(sentence, parts=True))
         overlap = sum(w for t, w in q_weights.items() if t in held) / total if total else 0.0
         relevance = SIMILARITY_WEIGHT * float(sim) + (1 - SIMILARITY_WEIGHT) * overlap
         spans = tuple(spans_of(kind, sentence, question))
