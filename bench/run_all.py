@@ -1,6 +1,6 @@
 """Run every benchmark and draw docs/performance.png from their results (bench/out/*.json).
 
-    python bench/run_all.py            # all of them (about 40 minutes on 2 cores)
+    python bench/run_all.py            # all of them (about 45 minutes on 2 cores)
     python bench/run_all.py --chart    # only redraw the chart from existing results
 """
 
@@ -13,7 +13,7 @@ import sys
 
 from common import OUT, ROOT
 
-SCRIPTS = ["bench_embed.py", "bench_ingest.py", "bench_quality.py", "bench_latency.py", "bench_load.py"]
+SCRIPTS = ["bench_embed.py", "bench_ingest.py", "bench_rerun.py", "bench_quality.py", "bench_latency.py", "bench_load.py"]
 
 
 def chart() -> None:

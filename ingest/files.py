@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from ingest.decode import display_path
 
 log = logging.getLogger(__name__)
+
+# The article files by suffix (their readers are in :mod:`ingest.load`)
+TEXT_TYPES = {".txt": "text", ".md": "markdown", ".markdown": "markdown"}
+HTML_TYPES = {".html", ".htm"}
+JSON_TYPES = {".json", ".jsonl"}
+SUPPORTED = frozenset(TEXT_TYPES) | HTML_TYPES | JSON_TYPES
+
+
+def is_url(text: str) -> bool:
+    """Whether an ingest argument is a web address (fetched by :mod:`ingest.web`) rather than a path."""
+    return bool(re.match(r"^https?://\S+$", text.strip(), re.IGNORECASE))
 
 
 def place(path: Path) -> Path:

@@ -11,7 +11,9 @@ removes it last; bumps the store's version before its first write and after its
 last; settles aliases whose original changed; and makes the lexical index agree
 with Chroma before it removes the marker. So a kill at any point leaves either a
 finished index or a marker, and the run after a marker recovers, rebuilds the
-lexical index and says so in its report's notes.
+lexical index and says so in its report's notes. An ingest of files that finishes
+cleanly then writes what it read to its last-run file (:mod:`ingest.lastrun`), so that running it
+again on the same files can say "unchanged" without opening the index.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest import lastrun
 from ingest.chunk import Chunker
-from ingest.files import discover, place, source_name, within
-from ingest.load import SUPPORTED, LoadedFile, load_file
+from ingest.files import place, source_name, within
+from ingest.load import LoadedFile, load_file
 from rag import marker
 from rag.bm25 import lexical_cache
 from rag.config import Settings
@@ -90,6 +93,7 @@ class Indexer:
         self.chunks_embedded = 0
         self.changed = False  # True from just before this run's first write to the index
         self.notes: list[str] = []  # what this run found wrong with the index and repaired
+        self.scan: lastrun.Scan | None = None  # the files an ingest of paths read, for its last-run file
         self.started = time.perf_counter()
 
     def result(self) -> IngestReport:
@@ -111,17 +115,21 @@ class Indexer:
 
     # -- one batch --------------------------------------------------------------------------
 
-    def process(self, articles: Sequence[Article]) -> None:
-        """Diff a batch of articles against the manifest and write what changed."""
-        fresh: list[Article] = []
-        for article in articles:
+    def process(self, batch: Sequence[Article]) -> None:
+        """Diff a batch of articles against the manifest and write what changed. The batch is reported in
+        its own order, however each article went, as a run that finds it all unchanged reports it."""
+        slots: list[ArticleReport | None] = []
+        articles: list[Article] = []
+        slot_of: dict[str, int] = {}
+        for article in batch:
             if article.id in self.seen_ids:
-                self.report(ArticleReport(article.source, "duplicate", article.title, article.id, 0,
-                                          f"same URL as another article in this run ({article.url}); kept the first"))
+                slots.append(ArticleReport(article.source, "duplicate", article.title, article.id, 0,
+                                           f"same URL as another article in this run ({article.url}); kept the first"))
                 continue
             self.seen_ids.add(article.id)
-            fresh.append(article)
-        articles = fresh
+            slot_of[article.id] = len(slots)
+            slots.append(None)
+            articles.append(article)
         records = self.store.records(a.id for a in articles)
         hashes = {a.id: a.content_hash(self.fingerprint) for a in articles}
         originals = self._originals(articles)
@@ -136,8 +144,8 @@ class Indexer:
                 original = None
             if record and record.status == "done" and record.hash == digest and original is None:
                 self.run_texts.setdefault(text_hash, replace(article, text=""))
-                self.report(ArticleReport(article.source, "unchanged", article.title, article.id, record.chunks,
-                                          article.note))
+                slots[slot_of[article.id]] = ArticleReport(article.source, "unchanged", article.title, article.id,
+                                                           record.chunks, article.note)
             elif original is not None:
                 self.aliases_seen.setdefault(original.id, []).append(article)
                 unchanged = record and record.status == "alias" and record.alias_of == original.id
@@ -146,8 +154,9 @@ class Indexer:
                     if record and record.status == "done":
                         self.store.delete_article_chunks(article.id)
                     aliases.append(record_for(article, status="alias", alias_of=original.id))
-                self.report(ArticleReport(article.source, "duplicate", article.title, article.id, 0,
-                                          f"same text as {original.source}" + (f" ({original.url})" if original.url else "")))
+                slots[slot_of[article.id]] = ArticleReport(
+                    article.source, "duplicate", article.title, article.id, 0,
+                    f"same text as {original.source}" + (f" ({original.url})" if original.url else ""))
             else:
                 self.run_texts[text_hash] = replace(article, text="")
                 to_write.append(article)
@@ -155,7 +164,11 @@ class Indexer:
             self.changing()
             self.store.put_records(aliases)
         if to_write:
-            self._write(to_write, records, hashes)
+            for item in self._write(to_write, records, hashes):
+                slots[slot_of[item.article_id]] = item
+        for slot in slots:
+            assert slot is not None, "every article of a batch is reported"
+            self.report(slot)
 
     def _originals(self, articles: Sequence[Article]) -> dict[str, Article]:
         """Already-indexed articles with the same body text as any of these, by text hash."""
@@ -169,7 +182,8 @@ class Indexer:
         return out
 
     def _write(self, articles: Sequence[Article], records: dict[str, ArticleRecord],
-               hashes: dict[str, str]) -> None:
+               hashes: dict[str, str]) -> list[ArticleReport]:
+        """Chunk, embed and write these articles (see the module docstring); their reports."""
         self.chunker.warm([a.text for a in articles])
         chunked: list[tuple[Article, list[Chunk]]] = [(a, self.chunker.split(a, hashes[a.id])) for a in articles]
         all_chunks = [c for _, cs in chunked for c in cs]
@@ -198,10 +212,12 @@ class Indexer:
                     pending_chunks=0)
             for rec in pending
         ])
+        written: list[ArticleReport] = []
         for article, chunks in chunked:
             previous = records.get(article.id)
             outcome: Outcome = "updated" if previous and previous.hash else "added"
-            self.report(ArticleReport(article.source, outcome, article.title, article.id, len(chunks), article.note))
+            written.append(ArticleReport(article.source, outcome, article.title, article.id, len(chunks), article.note))
+        return written
 
     # -- prune --------------------------------------------------------------------------------
 
@@ -295,11 +311,10 @@ def ingest_paths(
 ) -> IngestReport:
     """Index every article file under ``paths`` incrementally; see the module docstring."""
     with indexing(settings, embedder, store, on_report) as indexer:
-        resolved = [Path(p).expanduser() for p in paths]
-        missing = [p for p in resolved if not p.exists()]
-        for path in missing:
+        indexer.scan = found = lastrun.scan(paths, prune)  # every file stat'ed before it is read
+        for path in found.missing:
             indexer.report(ArticleReport(str(path), "failed", reason="no such file or folder"))
-        files, _skipped = discover([p for p in resolved if p.exists()], SUPPORTED)
+        files = found.files
         failed_sources: set[str] = set()
         batch: list[Article] = []
         batch_chars = 0
@@ -330,7 +345,7 @@ def ingest_paths(
         if batch:
             indexer.process(batch)
         if prune:
-            indexer.prune([p for p in resolved if p.exists()], failed_sources)
+            indexer.prune(found.existing, failed_sources)
     if progress:
         progress(Progress(len(files), len(files), len(indexer.reports), indexer.chunks_embedded, ""))
     return indexer.result()
@@ -350,7 +365,8 @@ def indexing(settings: Settings, embedder: Embedder | None = None, store: Store 
     """One ingest run: take the writer lock, write the ingest marker (:mod:`rag.marker`) and recover what a
     killed run left. Afterwards settle aliases, bump the store's version if anything changed or an earlier
     run was interrupted, make the lexical index agree with Chroma, and only then remove the marker: a run
-    killed at any point leaves the marker, and the next run repairs whatever the kill left."""
+    killed at any point leaves the marker, and the next run repairs whatever the kill left. A run given
+    files (``indexer.scan``) then writes its last-run file, still holding the lock (:mod:`ingest.lastrun`)."""
     started = time.perf_counter()  # the run's time includes opening the store and any recovery
     embedder = embedder or get_embedder(settings.embed)
     store = store or open_store(settings, embedder.name)
@@ -368,6 +384,8 @@ def indexing(settings: Settings, embedder: Embedder | None = None, store: Store 
         if indexer.changed or earlier is not None or recovered:
             store.touch()
         lexical = lexical_cache(settings, store)
-        lexical.refresh()
+        current = lexical.refresh()
         indexer.notes.extend(lexical.repairs)
         marker.finish(settings.index_dir)
+        if indexer.scan is not None and lexical.saved == current.version:
+            lastrun.save(settings, indexer.scan, indexer.reports, lexical.folder, store.chroma_dir, current.version)

@@ -24,17 +24,12 @@ from urllib.parse import urlsplit
 
 from ingest import clean
 from ingest.decode import read_lines, read_text, repair
-from ingest.files import source_name
+from ingest.files import HTML_TYPES, SUPPORTED, TEXT_TYPES, source_name
 from ingest.published import infer_published, parse_date, read_date
 from rag.errors import LoadError
 from rag.schema import Article, canonical_url
 
 log = logging.getLogger(__name__)
-
-TEXT_TYPES = {".txt": "text", ".md": "markdown", ".markdown": "markdown"}
-HTML_TYPES = {".html", ".htm"}
-JSON_TYPES = {".json", ".jsonl"}
-SUPPORTED = frozenset(TEXT_TYPES) | HTML_TYPES | JSON_TYPES
 
 TITLE_FIELDS = ("title", "headline", "name")
 TEXT_FIELDS = ("text", "body", "content", "article", "maintext", "full_text")

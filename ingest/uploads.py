@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from ingest.decode import repair
-from ingest.load import SUPPORTED
+from ingest.files import SUPPORTED
 from rag.config import Settings
 from rag.errors import SaveError, disk_reason
 

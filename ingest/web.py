@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.clean import strip_html
+from ingest.files import is_url
 from ingest.load import MIN_HTML_WORDS, make_article, parse_date, parse_html
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
@@ -32,10 +33,6 @@ class Fetched:
     url: str  # after redirects
     content_type: str
     body: bytes
-
-
-def is_url(text: str) -> bool:
-    return bool(re.match(r"^https?://\S+$", text.strip(), re.IGNORECASE))
 
 
 def fetch(url: str, settings: Settings) -> Fetched:

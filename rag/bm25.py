@@ -283,6 +283,7 @@ class LexicalCache:
         self.store = store
         self.folder = folder
         self.repairs: list[str] = []  # what was found wrong with the saved index and rebuilt, in words
+        self.saved = ""  # the store version of the index on disk, once read or written whole by this cache
         self._index: LexicalIndex | None = None
         self._lock = threading.Lock()
 
@@ -305,8 +306,11 @@ class LexicalCache:
                 index = LexicalIndex.build(self.store, version)
                 try:
                     index.save(self.folder)
+                    self.saved = version
                 except OSError as exc:
                     log.warning("could not save the BM25 index to %s: %s", self.folder, exc)
+            else:
+                self.saved = version
             self._index = index
             return index
 

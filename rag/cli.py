@@ -36,9 +36,10 @@ def _err(text: str) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.index import ingest_paths
+    from ingest.files import is_url
+    from ingest.lastrun import unchanged
     from rag.progress import ProgressDisplay
-    from rag.schema import ArticleReport
+    from rag.schema import ArticleReport, IngestReport
 
     paths = args.paths or [str(settings.articles_dir)]
     bar: ProgressDisplay | None = None
@@ -62,15 +63,25 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         else:
             _out(line)
 
-    from ingest.web import ingest_urls, is_url
-    from rag.schema import IngestReport
-
     urls = [p for p in paths if is_url(p)]
     files = [p for p in paths if not is_url(p)]
     report = IngestReport()
     if files:
-        report = ingest_paths(files, settings, prune=args.prune, progress=progress, on_report=show)
+        # Unchanged files are told from the record of the last clean run, before anything heavy is imported.
+        quick, why = unchanged(files, settings, prune=args.prune)
+        if quick is not None:
+            log.info("nothing changed since the last clean ingest of these files: the index was not opened")
+            report = quick
+            for item in quick.items:
+                show(item)
+        else:
+            from ingest.index import ingest_paths
+
+            log.info("checking every file against the index: %s", why)
+            report = ingest_paths(files, settings, prune=args.prune, progress=progress, on_report=show)
     if urls:
+        from ingest.web import ingest_urls
+
         fetched = ingest_urls(urls, settings)
         for item in fetched.items:
             show(item)

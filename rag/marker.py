@@ -10,6 +10,11 @@ and the lexical index rebuilt to match Chroma. Invariants:
   half-written (pending in the manifest) and the lexical index may lag Chroma; the next run notices the
   marker, finishes or undoes the half-written articles, and rebuilds the lexical index whatever else it
   finds.
+
+Beside them, the last-run file ``index_dir/lastrun/<collection>.json`` describes the last ingest of files
+that finished cleanly (see :mod:`ingest.lastrun`): written after the marker is removed, still under the writer lock,
+and deleted by :func:`begin` and by every bump of the store's version (:meth:`rag.store.Store.touch`),
+so it exists only while nothing has written to the index since that run finished.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MARKER = "ingest.running"
 LOCK = "ingest.lock"
+LAST_RUN = "lastrun"  # the folder of the last-run files, one per collection
 _PROCESS_LOCK = threading.Lock()
 
 
@@ -63,6 +69,7 @@ def begin(index_dir: Path) -> float | None:
         tmp.replace(index_dir / MARKER)
     except OSError as exc:
         raise _disk(exc, index_dir) from exc
+    forget_last_runs(index_dir)
     return earlier
 
 
@@ -72,6 +79,22 @@ def finish(index_dir: Path) -> None:
         (index_dir / MARKER).unlink(missing_ok=True)
     except OSError as exc:
         raise _disk(exc, index_dir) from exc
+
+
+def forget_last_runs(index_dir: Path) -> None:
+    """Delete the last-run files: the index is about to change. One that cannot be deleted is an error,
+    since it would vouch for an index that no longer matches it."""
+    try:
+        files = list((index_dir / LAST_RUN).iterdir())
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _disk(exc, index_dir) from exc
+    for file in files:
+        try:
+            file.unlink(missing_ok=True)
+        except OSError as exc:
+            raise _disk(exc, index_dir) from exc
 
 
 def running(index_dir: Path) -> bool:

@@ -347,7 +347,11 @@ class Store:
 
     @_guarded
     def touch(self) -> str:
-        """Record that the index changed (the BM25 index and caches key on this)."""
+        """Record that the index changed (the BM25 index and caches key on this). The last-run files
+        (:mod:`rag.marker`) are deleted first, so none outlives a change to Chroma, even one killed
+        half-way: an ingest run deletes them when it starts, and every other writer (a copy into this
+        store) bumps the version before its first write."""
+        marker.forget_last_runs(self.settings.index_dir)
         version = uuid.uuid4().hex
         self.manifest.upsert(ids=[STATE_ID], embeddings=[[0.0]], metadatas=[{"version": version, "at": time.time()}])
         return version

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from ingest.index import ingest_paths
+from ingest.lastrun import unchanged
 from rag.bm25 import LexicalIndex
 from rag.store import open_store
 
@@ -70,8 +71,9 @@ def start_ingest(config: Path, folder: Path, kill_at: tuple[str, str, int] | Non
 
 KILL_AT = r"""
 import os, signal, sys
+from ingest import lastrun
 from rag import bm25, marker, store
-owner = {"Store": store.Store, "LexicalIndex": bm25.LexicalIndex, "marker": marker}[sys.argv[1]]
+owner = {"Store": store.Store, "LexicalIndex": bm25.LexicalIndex, "marker": marker, "lastrun": lastrun}[sys.argv[1]]
 name, nth, calls = sys.argv[2], int(sys.argv[3]), [0]
 original = getattr(owner, name)
 def kill_on_nth(*args, **kwargs):
@@ -179,7 +181,24 @@ def test_kill_at_each_point_then_one_run_repairs_everything(tmp_path, embedder, 
     stats = open_store(settings, embedder.name).stats()
     assert stats.interrupted is not None and not stats.interrupted.running
     assert "interrupted" in stats.interrupted.describe() and "next `newsrag ingest`" in stats.interrupted.describe()
+    assert unchanged([folder], settings, prune=True)[0] is None  # never the quick path after a kill
     forget_store(settings)
+    check_agreement(settings, embedder, folder)
+
+
+def test_kill_while_the_run_is_recorded_leaves_no_record(tmp_path, embedder, base_index):
+    """Killed after the run finished but while writing its record (:mod:`ingest.lastrun`): no record, so
+    the next run checks everything."""
+    import shutil
+
+    shutil.copytree(base_index / "articles", tmp_path / "articles")
+    shutil.copytree(base_index / "index", tmp_path / "index")
+    folder = tmp_path / "articles"
+    settings = make_settings(tmp_path, folder, ingest={"batch_chunks": 4})
+    proc = start_ingest(write_config(tmp_path, folder), folder, ("lastrun", "save", 1))
+    assert proc.wait(timeout=300) == -9
+    report, why = unchanged([folder], settings, prune=True)
+    assert report is None and "no last-run file" in why
     check_agreement(settings, embedder, folder)
 
 
