@@ -32,7 +32,6 @@ here, as an unchanged full run did not look for it either (beyond failing to ope
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -48,7 +47,7 @@ from typing import Any
 
 from ingest.files import SUPPORTED, discover
 from rag import marker
-from rag.config import Settings
+from rag.config import SECTIONS, Settings
 from rag.schema import ArticleReport, IngestReport, Outcome
 
 log = logging.getLogger(__name__)
@@ -127,9 +126,7 @@ def _model_files(settings: Settings) -> dict[str, Stat | None]:
 
 def key(settings: Settings, day: str) -> str:
     """One hash of everything besides the files that decides what an ingest on ``day`` (ISO) writes."""
-    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name not in QUESTION_ONLY}
-    sections = {name: dataclasses.asdict(value) for name, value in values.items()
-                if dataclasses.is_dataclass(value) and not isinstance(value, type)}
+    sections = {name: getattr(settings, name).model_dump(mode="json") for name in SECTIONS if name not in QUESTION_ONLY}
     parts = [FORMAT, sections, str(settings.index_dir), str(settings.articles_dir), _model_files(settings),
              _source_digest(), sys.version, _packages(), day]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

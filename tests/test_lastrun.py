@@ -260,7 +260,8 @@ def test_the_key_changes_with_newsrags_code_and_the_installed_packages(tmp_path,
     for package in ("rag", "ingest"):
         shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
     script = ("from pathlib import Path; from ingest.lastrun import key; from rag.config import Settings, PathsSettings; "
-              f"print(key(Settings(paths=PathsSettings(Path({str(tmp_path)!r}), Path({str(tmp_path)!r}))), '2026-01-02'))")
+              f"folder = Path({str(tmp_path)!r}); "
+              "print(key(Settings(paths=PathsSettings(articles_dir=folder, index_dir=folder)), '2026-01-02'))")
 
     def key_of_copy() -> str:
         env = {**os.environ, "PYTHONPATH": str(code)}
