@@ -278,6 +278,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- mcp -------------------------------------------------------------------------------------------
+
+
+def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.mcp_server import serve_stdio
+
+    serve_stdio(settings)
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------------
 
 
@@ -334,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", action="store_true", help="open a browser tab")
     p.add_argument("--watch", action="store_true", help="re-index the articles folder when its files change")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("mcp", help="serve search_news and ask_news to MCP clients over stdio")
+    p.set_defaults(func=cmd_mcp)
     return parser
 
 

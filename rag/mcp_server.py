@@ -1,0 +1,172 @@
+"""newsrag as an MCP server (``newsrag mcp``): two tools over the official MCP Python SDK.
+
+    search_news(query, since?, until?, outlet?, k?) -> the retrieved passages with their articles' metadata
+    ask_news(question, since?, until?, outlet?, provider?) -> a cited answer, or a refusal with its reason
+
+An edge, like the CLI: it checks the arguments, calls :mod:`rag.service` and turns the results into
+JSON-ready models (the tools' output schemas). Anything the user can act on (a bad date, ``k`` out of
+range, an empty question, an empty index) comes back as a tool error (``isError``) with one message,
+never a traceback. The engine (embedding model, Chroma, BM25 index) loads on the first tool call, once.
+Over stdio, stdout is the protocol channel: the SDK points fd 1 at stderr while it serves, and
+logging goes to stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Annotated
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from rag.config import LLM_PROVIDERS, MAX_TOP_K, Settings
+from rag.dates import day_text, parse_day
+from rag.errors import NewsragError
+from rag.schema import Answer, Filters, Hit
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = ("Search and question a local collection of news articles. search_news returns passages with their "
+                "title, outlet, publication date and URL; ask_news returns an answer whose [n] markers point at "
+                "numbered citations, or a refusal when the articles do not cover the question.")
+
+Day = Annotated[str | None, Field(description="YYYY-MM-DD (inclusive); omit for no bound")]
+Outlet = Annotated[str | None, Field(description="only articles from this outlet (case-insensitive), e.g. 'Reuters'")]
+
+
+class PassageOut(BaseModel):
+    """A retrieved passage and the article it comes from."""
+
+    text: str
+    title: str
+    outlet: str
+    published: str | None = Field(description="publication day as YYYY-MM-DD, or null when unknown")
+    date: str = Field(description="the publication day as shown to a reader: YYYY-MM-DD or 'date unknown'")
+    url: str
+    source: str = Field(description="the file the article was ingested from")
+    article_id: str
+    chunk_id: str
+    score: float = Field(description="fused retrieval score (higher is better; comparable within one search)")
+
+
+class SearchResult(BaseModel):
+    query: str
+    passages: list[PassageOut]
+
+
+class CitationOut(BaseModel):
+    """A numbered source of an answer; ``quote`` is the sentence of it that supports the answer."""
+
+    number: int
+    title: str
+    outlet: str
+    published: str | None
+    date: str
+    url: str
+    source: str
+    quote: str = Field(description="the supporting sentence from this source, or '' when none was quoted")
+    also_reported: list[str] = Field(description="other outlets that carried a near-identical passage")
+
+
+class AnswerOut(BaseModel):
+    question: str
+    text: str = Field(description="the answer with [n] markers numbered as in citations (the refusal when refused)")
+    lead: str = Field(description="the shortest span of a source that answers, or ''")
+    refused: bool
+    refusal_reason: str = Field(description="why the articles do not answer the question, or ''")
+    refusal_kind: str | None
+    citations: list[CitationOut]
+    note: str
+    provider: str
+
+
+def _filters(since: str | None, until: str | None, outlet: str | None) -> Filters:
+    """The explicit filters, checked as ``newsrag ask`` checks --since/--until/--outlet (InputError if bad)."""
+    outlets = (outlet.strip(),) if outlet and outlet.strip() else ()
+    return Filters(since=parse_day(since, "since"), until=parse_day(until, "until"), outlets=outlets)
+
+
+def _published(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def passage_out(hit: Hit) -> PassageOut:
+    p = hit.passage
+    return PassageOut(text=p.text, title=p.title, outlet=p.outlet, published=_published(p.published),
+                      date=day_text(p.published), url=p.url, source=p.source, article_id=p.article_id,
+                      chunk_id=p.chunk_id, score=round(float(hit.score), 6))
+
+
+def answer_out(result: Answer) -> AnswerOut:
+    quotes: dict[int, str] = {}
+    for sentence in result.sentences:
+        for support in sentence.support:
+            quotes.setdefault(support.citation, support.sentence)
+    citations = [CitationOut(number=c.number, title=c.title, outlet=c.outlet, published=_published(c.published),
+                             date=day_text(c.published), url=c.url, source=c.source, quote=quotes.get(c.number, ""),
+                             also_reported=list(c.also_reported)) for c in result.citations]
+    refusal = result.refusal
+    return AnswerOut(question=result.question, text=result.text, lead=result.lead, refused=result.refused,
+                     refusal_reason=refusal.reason if refusal else "", refusal_kind=refusal.kind if refusal else None,
+                     citations=citations, note=result.note, provider=result.provider)
+
+
+def build_server(settings: Settings) -> MCPServer:
+    """The MCP app for ``settings``; nothing heavy is loaded until a tool is called."""
+    from rag.service import Done, Error, ask, get_engine, invalid_input
+
+    server = MCPServer("newsrag", instructions=INSTRUCTIONS, log_level="WARNING")
+
+    @server.tool()
+    def search_news(
+        query: Annotated[str, Field(description="what to look for, in words")],
+        since: Day = None,
+        until: Day = None,
+        outlet: Outlet = None,
+        k: Annotated[int, Field(description=f"how many passages, 1 to {MAX_TOP_K}")] = 5,
+    ) -> SearchResult:
+        """Search the indexed news articles: the best-matching passages with title, outlet, date and URL."""
+        query = (query or "").strip()
+        if not query:
+            raise ToolError("query is empty: give the words to search the articles for.")
+        try:
+            filters = _filters(since, until, outlet)
+            if problem := invalid_input(query, filters, k, None):
+                raise ToolError(problem.replace("top_k", "k"))
+            retrieval = get_engine(settings).retriever.search(query, filters, top_k=k)
+        except NewsragError as exc:
+            raise ToolError(str(exc)) from exc
+        return SearchResult(query=query, passages=[passage_out(h) for h in retrieval.hits[:k]])
+
+    @server.tool()
+    def ask_news(
+        question: Annotated[str, Field(description="a question about the news in the indexed articles")],
+        since: Day = None,
+        until: Day = None,
+        outlet: Outlet = None,
+        provider: Annotated[str | None, Field(description=f"answerer, one of {', '.join(LLM_PROVIDERS)} "
+                                                          "(default: the configured [llm] provider)")] = None,
+    ) -> AnswerOut:
+        """Answer a question from the indexed news articles, with numbered citations, or refuse when they
+        do not cover it."""
+        if provider is not None and provider not in LLM_PROVIDERS:
+            raise ToolError(f"provider must be one of {', '.join(LLM_PROVIDERS)}, got {provider!r}")
+        try:
+            filters = _filters(since, until, outlet)
+        except NewsragError as exc:
+            raise ToolError(str(exc)) from exc
+        for event in ask(question, None, filters, settings, provider=provider):
+            if isinstance(event, Done):
+                return answer_out(event.answer)
+            if isinstance(event, Error):
+                raise ToolError(event.message)
+        raise ToolError("no answer was produced")  # pragma: no cover - ask always ends with Done or Error
+
+    return server
+
+
+def serve_stdio(settings: Settings) -> None:
+    """Serve the tools over stdin/stdout until the client closes stdin."""
+    build_server(settings).run("stdio")
