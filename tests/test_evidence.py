@@ -151,6 +151,8 @@ def test_the_lead_is_the_shortest_answering_span_near_the_question_words():
     assert lead("Where does Patrick Cronin work?", cronin) == "Hudson Institute"
     assert lead("When did they last meet?", "They last met in April 2019 in Vladivostok.") == "April 2019"
     assert lead("Why is Putin desperate?", "Putin is desperate because he lost tanks.") == ""
+    glowfish = "The ministry said that the harbour town of Quillhaven will host the first Glowfish Festival in June."
+    assert lead("Which town will host the first Glowfish Festival?", glowfish) == "Quillhaven"  # "in June" is no place
 
 
 def test_a_count_is_a_whole_number_and_never_a_year_used_as_a_date():

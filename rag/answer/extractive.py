@@ -36,6 +36,7 @@ from rag.answer.citations import EmbedFn
 from rag.answer.injection import instructs
 from rag.bm25 import tokens
 from rag.config import AnswerSettings
+from rag.dates import MONTHS, WEEKDAYS
 from rag.schema import Hit
 from rag.text import sentence_spans, terms
 
@@ -115,6 +116,9 @@ def question_kind(question: str) -> Kind:
     return "other"
 
 
+_CALENDAR = frozenset(MONTHS) | frozenset(WEEKDAYS)  # capitalised, but never a person, place or name
+
+
 def spans_of(kind: Kind, sentence: str, question: str) -> list[tuple[int, int]]:
     """Spans of ``sentence`` that could answer a question of ``kind`` and that the question does not already hold."""
     if kind == "number":
@@ -128,7 +132,7 @@ def spans_of(kind: Kind, sentence: str, question: str) -> list[tuple[int, int]]:
             tokens = list(re.finditer(r"\S+", m.group(0)))
             while tokens and tokens[0].group(0).rstrip(".") in _NAME_STOP:  # "In Berlin" -> "Berlin"
                 tokens.pop(0)
-            if tokens:
+            if tokens and not all(t.group(0).strip(" ,.;:").lower() in _CALENDAR for t in tokens):  # "in June"
                 found.append((m.start() + tokens[0].start(), m.end()))
     else:
         return []
