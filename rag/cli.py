@@ -1,4 +1,4 @@
-"""``newsrag``: ingest | ask | serve | eval | stats.
+"""``newsrag``: ingest | ask | chats | feedback | serve | eval | stats.
 
 Thin: parse arguments, call the library, print. Heavy modules (torch, chromadb,
 gradio) are imported inside the command that needs them, so ``newsrag --help``
@@ -170,6 +170,20 @@ def format_answer(answer: Any) -> str:
     return "\n".join(lines)
 
 
+def _chat_store(settings: Settings) -> Any:
+    """The saved chats of this user: the [ui] auth_user's when a login is set (the CLI shares the UI's), else ""."""
+    from rag.chats import ChatStore
+
+    return ChatStore(settings.chats_path, owner=settings.ui.auth_user)
+
+
+def _snapshot(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """What a saved turn records of how it was answered."""
+    return {"provider": args.provider or settings.llm.provider, "top_k": args.top_k or settings.retrieve.top_k,
+            "today": args.today, **{name: getattr(settings, name).model_dump(mode="json")
+                                    for name in ("embed", "retrieve", "answer", "llm")}}
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from rag.dates import parse_day
     from rag.schema import Filters
@@ -177,8 +191,10 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
     filters = Filters(since=parse_day(args.since, "--since"), until=parse_day(args.until, "--until"),
                       outlets=tuple(args.outlet or ()))
+    chats = _chat_store(settings) if args.chat is not None else None  # opened first: a broken store fails early
+    history = chats.history(args.chat) if chats is not None else None
     live = not args.json and sys.stderr.isatty()
-    for event in ask(args.question, None, filters, settings, provider=args.provider, top_k=args.top_k,
+    for event in ask(args.question, history, filters, settings, provider=args.provider, top_k=args.top_k,
                      today=parse_day(args.today, "--today")):
         if isinstance(event, Token) and live and args.provider not in (None, "extractive"):
             sys.stderr.write(event.text)
@@ -187,6 +203,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             if live and args.provider not in (None, "extractive"):
                 sys.stderr.write("\n\n")
             _out(json.dumps(answer_dict(event.answer), indent=2) if args.json else format_answer(event.answer))
+            if chats is not None:
+                turn = chats.append_turn(args.chat, event.answer, _snapshot(args, settings))
+                _err(f"saved as turn {turn} of chat {args.chat!r}")
             return 0
         elif isinstance(event, Error):
             if event.partial is not None:
@@ -194,6 +213,79 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             _err(f"newsrag: {event.message}")
             return 2 if event.invalid else 1
     return 1
+
+
+# -- chats and feedback ---------------------------------------------------------------------------
+
+
+def _write_out(text: str, out: str | None) -> None:
+    """``text`` to the file ``out`` (never a folder), or to stdout."""
+    if out is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from pathlib import Path
+
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise InputError(f"--out {path} is a folder: give a file path")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--out {path}: cannot write: {exc.strerror or exc}") from exc
+    _err(f"wrote {path}")
+
+
+def cmd_chats(args: argparse.Namespace, settings: Settings) -> int:
+    with _chat_store(settings) as chats:
+        if args.action == "list":
+            items = chats.list_chats()
+            if args.json:
+                _out(json.dumps([asdict(c) for c in items], indent=2, ensure_ascii=False))
+            for c in items if not args.json else ():
+                from datetime import datetime
+
+                when = datetime.fromtimestamp(c.updated).strftime("%Y-%m-%d %H:%M")
+                _out(f"{c.name}  ({c.turns} turn{'s' if c.turns != 1 else ''}, {when})  {c.title}")
+            if not items and not args.json:
+                _out("no saved chats: start one with `newsrag ask --chat NAME QUESTION`")
+        elif args.action == "export":
+            if args.format == "json":
+                text = json.dumps(chats.export_json(args.name), indent=2, ensure_ascii=False) + "\n"
+            else:
+                text = chats.export_markdown(args.name)
+            _write_out(text, args.out)
+        elif args.action == "delete":
+            chats.delete(args.name)
+            _err(f"deleted chat {args.name!r}")
+        elif args.action == "rename":
+            chats.rename(args.name, args.new)
+            _err(f"renamed chat {args.name!r} to {args.new!r}")
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
+    with _chat_store(settings) as chats:
+        if args.chat == "export" and args.turn is None:
+            rows = chats.feedback_rows()
+            if not rows:
+                _err("no rated answers yet: rate one with `newsrag feedback CHAT TURN up|down`")
+            _write_out("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), args.out)
+            if args.out:
+                _err(f"{len(rows)} rated answer(s) exported")
+            return 0
+        if args.turn is None or args.rating is None:
+            raise InputError("usage: newsrag feedback CHAT TURN up|down [--comment TEXT], "
+                             "or newsrag feedback export [--out FILE]")
+        try:
+            turn = int(args.turn)
+        except ValueError:
+            raise InputError(f"TURN must be a number (1 = the first answer), not {args.turn!r}") from None
+        if args.rating not in ("up", "down"):
+            raise InputError(f"the rating must be up or down, not {args.rating!r}")
+        chats.feedback(args.chat, turn, args.rating, args.comment or "")
+        _err(f"feedback saved on turn {turn} of chat {args.chat!r}")
+    return 0
 
 
 # -- eval -----------------------------------------------------------------------------------------
@@ -320,7 +412,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help='answer as of this day: "last week" is relative to it and articles published later rank '
                         'after all others (default: the newest date several articles reach)')
     p.add_argument("--json", action="store_true", help="print the whole structured answer")
+    p.add_argument("--chat", metavar="NAME", help="continue (or start) this saved chat: follow-ups resolve against "
+                                                  "it and the answer is saved in it")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chats", help="saved chats: list, export, rename, delete")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("list", help="the saved chats, the most recent first")
+    a.add_argument("--json", action="store_true", help="print as JSON")
+    a = actions.add_parser("export", help="a chat as Markdown or JSON")
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("--format", choices=("md", "json"), default="md", help="md: for reading (default); json: everything")
+    a.add_argument("--out", metavar="FILE", help="write here instead of standard output")
+    a = actions.add_parser("delete", help="delete a chat")
+    a.add_argument("name", metavar="NAME")
+    a = actions.add_parser("rename", help="rename a chat")
+    a.add_argument("name", metavar="OLD")
+    a.add_argument("new", metavar="NEW")
+    p.set_defaults(func=cmd_chats)
+
+    p = sub.add_parser("feedback", help="rate an answer of a saved chat (CHAT TURN up|down), or `feedback export` "
+                                        "the rated answers as eval questions")
+    p.add_argument("chat", metavar="CHAT|export")
+    p.add_argument("turn", nargs="?", metavar="TURN", help="the answer's number in the chat (1 = the first)")
+    p.add_argument("rating", nargs="?", metavar="up|down")
+    p.add_argument("--comment", metavar="TEXT", help="why (stored with the rating)")
+    p.add_argument("--out", metavar="FILE", help="export: write the JSON Lines here instead of standard output")
+    p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("eval", help="measure retrieval and answers on a question set")
     p.add_argument("questions", metavar="QUESTIONS.jsonl")

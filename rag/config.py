@@ -48,6 +48,7 @@ from rag.sections import (
     RULE_ERROR,
     STORE_MODES,
     AnswerSettings,
+    ChatsSettings,
     ChunkSettings,
     EmbedSettings,
     IngestSettings,
@@ -62,7 +63,7 @@ from rag.sections import (
 )
 
 __all__ = [  # the settings' one door: the tables of rag.sections are imported from here
-    "LLM_PROVIDERS", "MAX_FILE_MB", "MAX_THREADS", "MAX_TOP_K", "STORE_MODES", "SECTIONS", "AnswerSettings",
+    "LLM_PROVIDERS", "MAX_FILE_MB", "MAX_THREADS", "MAX_TOP_K", "STORE_MODES", "SECTIONS", "AnswerSettings", "ChatsSettings",
     "ChunkSettings", "EmbedSettings", "IngestSettings", "LLMSettings", "PathsSettings", "RetrieveSettings", "Settings",
     "StoreSettings", "UISettings", "WebSettings", "allowed", "cpu_threads", "documented_keys", "find_config",
     "load_settings",
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     ui: UISettings = UISettings()
     web: WebSettings = WebSettings()
+    chats: ChatsSettings = ChatsSettings()
     #: directory relative paths are resolved against (the config file's folder); never read from the file or env
     base_dir: Path = Field(default_factory=Path.cwd, strict=False)
     source: str = "defaults"
@@ -142,6 +144,14 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.resolve(self.paths.index_dir)
+
+    @property
+    def chats_path(self) -> Path:
+        """The saved-chats database: [chats] path, else chats/chats.sqlite3 in the index folder. A folder of its
+        own: SQLite's -wal and -shm files come and go there, so the index folder itself is not touched and an
+        unchanged ``newsrag ingest`` keeps its quick path (ingest/lastrun.py stats the index folder)."""
+        given = self.chats.path.strip()
+        return self.resolve(Path(given)) if given else self.index_dir / "chats" / "chats.sqlite3"
 
     def replace(self, **sections: Any) -> Settings:
         """A validated copy with whole sections or section keys replaced: ``replace(chunk={"chunk_tokens": 120})``.

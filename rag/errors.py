@@ -44,6 +44,10 @@ class ModelError(NewsragError):
     """A language model could not be loaded or reached, or failed mid-answer."""
 
 
+class ChatStoreError(NewsragError):
+    """The saved-chats database cannot be opened, read or written (damaged, locked, read-only, newer schema)."""
+
+
 class SaveError(NewsragError):
     """An article (pasted or uploaded) could not be saved into the articles folder."""
 

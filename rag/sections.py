@@ -161,6 +161,10 @@ class UISettings(Section):
     max_upload_files: int = Field(50, ge=1, le=10000)
 
 
+class ChatsSettings(Section):
+    path: str = Field("", description='"" = chats/chats.sqlite3 in the index folder')
+
+
 class WebSettings(Section):
     timeout: float = Field(15.0, gt=0, le=600)
     max_page_mb: float = Field(5.0, gt=0, le=1024)
