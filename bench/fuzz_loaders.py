@@ -1,5 +1,5 @@
 """A long Hypothesis run of the loader property (tests/fuzz_files.py): random bytes, damaged and truncated
-files, odd encodings, giant fields and deep nesting, over txt, md, html, json and jsonl. Prints how many
+files, odd encodings, giant fields and deep nesting, over txt, md, html, json, jsonl, pdf and docx. Prints how many
 files were read, loaded and rejected (the commonest reasons), and the slowest file; any crash, hang or
 rejection without a reason stops the run with Hypothesis's minimal example.
 

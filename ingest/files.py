@@ -20,11 +20,12 @@ from ingest.decode import display_path
 
 log = logging.getLogger(__name__)
 
-# The article files by suffix (their readers are in :mod:`ingest.load`)
+# The article files by suffix (their readers are in :mod:`ingest.load` and :mod:`ingest.documents`)
 TEXT_TYPES = {".txt": "text", ".md": "markdown", ".markdown": "markdown"}
 HTML_TYPES = {".html", ".htm"}
 JSON_TYPES = {".json", ".jsonl"}
-SUPPORTED = frozenset(TEXT_TYPES) | HTML_TYPES | JSON_TYPES
+DOCUMENT_TYPES = {".pdf": "pdf", ".docx": "docx"}  # read by :mod:`ingest.documents`
+SUPPORTED = frozenset(TEXT_TYPES) | HTML_TYPES | JSON_TYPES | frozenset(DOCUMENT_TYPES)
 
 
 def is_url(text: str) -> bool:

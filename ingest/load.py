@@ -1,7 +1,8 @@
 """Readers per format: a file in, articles (or a reason per failure) out.
 
 Supported: ``.txt``, ``.md``/``.markdown``, ``.html``/``.htm``, ``.json`` (one
-article, a list, or a wrapper such as ``{"articles": [...]}``) and ``.jsonl``.
+article, a list, or a wrapper such as ``{"articles": [...]}``), ``.jsonl``, and
+``.pdf``/``.docx`` (read by :mod:`ingest.documents`).
 A file that cannot be read yields a :class:`LoadError` with a reason a person can
 act on; one bad row of a JSON Lines file (malformed JSON, a NUL byte, invalid UTF-8)
 costs that row only. Every article's strings encode as UTF-8 (see :mod:`ingest.decode`).
@@ -23,8 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest import clean
-from ingest.decode import read_lines, read_text, repair
-from ingest.files import HTML_TYPES, SUPPORTED, TEXT_TYPES, source_name
+from ingest.decode import read_bytes, read_lines, read_text, repair
+from ingest.files import DOCUMENT_TYPES, HTML_TYPES, SUPPORTED, TEXT_TYPES, source_name
 from ingest.published import infer_published, parse_date, read_date
 from rag.errors import LoadError
 from rag.schema import Article, canonical_url
@@ -318,6 +319,10 @@ def load_file(path: Path, *, root: Path | None = None, max_bytes: int = 20_000_0
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise LoadError(f"unsupported file type {suffix or '(none)'}: expected one of {', '.join(sorted(SUPPORTED))}")
+    if suffix in DOCUMENT_TYPES:
+        from ingest.documents import read_document  # pypdf and python-docx load only when a document is read
+
+        return LoadedFile(path, source, (read_document(read_bytes(path, max_bytes), suffix, source),))
     if suffix == ".jsonl":
         return _records_file(path, source, list(_jsonl_records(path, max_bytes)))
     raw = read_text(path, max_bytes, html=suffix in HTML_TYPES)

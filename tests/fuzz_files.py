@@ -1,5 +1,7 @@
-"""Hypothesis strategies for the files users drop into the articles folder, and the property every loader
-keeps on them. Used by tests/test_fuzz_loaders.py (a bounded run in CI) and bench/fuzz_loaders.py (long runs).
+"""Hypothesis strategies for the files users drop into the articles folder (PDF and DOCX too: random bytes
+behind their magic header, good files truncated, spliced or with bytes overwritten, giant texts), and the
+property every loader keeps on them. Used by tests/test_fuzz_loaders.py (a bounded run in CI) and
+bench/fuzz_loaders.py (long runs).
 
 The property (:func:`check`): reading a file (and chunking what it yields) ends within :data:`TIME_LIMIT`
 seconds, either with articles whose every string encodes as UTF-8 and hashes, whose chunks fit the model
@@ -10,6 +12,7 @@ exception, or running over the limit, is a failure.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -25,7 +28,11 @@ from rag.config import EmbedSettings, Settings
 from rag.embed import Tokenizer, model_path
 from rag.errors import LoadError
 
-SUFFIXES = (".txt", ".md", ".html", ".json", ".jsonl")
+from .doc_files import make_docx, make_pdf
+
+SUFFIXES = (".txt", ".md", ".html", ".json", ".jsonl", ".pdf", ".docx")
+BINARY = (".pdf", ".docx")  # made by tests/doc_files.py; damaged as bytes, never re-encoded
+MAGIC = {".pdf": b"%PDF-1.4\n", ".docx": b"PK\x03\x04"}
 TIME_LIMIT = 20.0  # seconds per file, reading and chunking; the largest generated file takes about 2 s
 ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-be", "utf-32", "latin-1", "cp1252", "shift_jis", "koi8-r")
 
@@ -41,6 +48,8 @@ def article_file(draw: st.DrawFn, suffix: str) -> bytes:
     day = draw(st.sampled_from(["2023-09-05", "05/09/2023", "09/25/2023", "Sept 5, 2023", "", "not a date", "5"]))
     url = draw(st.sampled_from(["", "https://www.bbc.co.uk/news/x", "https://x.example/2023/09/05/y", "ftp://x"]))
     record = {"title": title, "text": body, "published": day, "url": url}
+    if suffix in BINARY:
+        return _document(suffix, title, body, day)
     if suffix == ".txt":
         text = f"date {day} {title}\n\n{body}" if draw(st.booleans()) else f"Title: {title}\nDate: {day}\nURL: {url}\n\n{body}"
     elif suffix == ".md":
@@ -53,6 +62,32 @@ def article_file(draw: st.DrawFn, suffix: str) -> bytes:
         text = "\n".join(json.dumps({**record, "url": draw(st.sampled_from([url, "https://x.example/1"]))})
                          for _ in range(draw(st.integers(1, 4))))
     return text.encode("utf-8", "surrogatepass")
+
+
+def _document(suffix: str, title: str, body: str, day: str, pages: int = 2) -> bytes:
+    """A PDF (``pages`` pages of the body's words) or a DOCX of this title and body; the date as a dateline."""
+    if suffix == ".pdf":
+        words = body.split()
+        step = max(1, len(words) // pages)
+        return make_pdf([[title, day]] + [[" ".join(words[i:i + 12]) for i in range(at, at + step, 12)]
+                                          for at in range(0, len(words), step)], title=title, created="D:" + day)
+    xml_safe = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+    return make_docx([xml_safe.sub("", f"{day} {body}")], heading=xml_safe.sub("", title))
+
+
+@st.composite
+def magic(draw: st.DrawFn, suffix: str) -> bytes:
+    """Random bytes behind the format's magic header."""
+    return MAGIC[suffix] + draw(st.binary(max_size=4096))
+
+
+@st.composite
+def mutated(draw: st.DrawFn, suffix: str) -> bytes:
+    """A good document with random bytes overwritten."""
+    data = bytearray(draw(article_file(suffix)))
+    for _ in range(draw(st.integers(1, 20))):
+        data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+    return bytes(data)
 
 
 @st.composite
@@ -79,6 +114,8 @@ def giant(draw: st.DrawFn, suffix: str, max_chars: int) -> bytes:
     size = draw(st.integers(10_000, max_chars))
     unit = draw(st.sampled_from(["word ", "Sentence here. ", "x", "é", "\U0001f600", "a\u0301", "<b>", "\\n"]))
     field = (unit * (size // len(unit) + 1))[:size]
+    if suffix in BINARY:
+        return _document(suffix, "Giant", field, "2023-09-05", pages=draw(st.integers(1, 40)))
     if suffix in (".json", ".jsonl"):
         return json.dumps({"title": "Giant", "text": field}).encode()
     if suffix == ".html":
@@ -100,6 +137,9 @@ def nested(draw: st.DrawFn, suffix: str) -> bytes:
 def files(max_chars: int = 200_000) -> st.SearchStrategy[tuple[str, bytes]]:
     """(suffix, bytes) of every kind above, plus plain random bytes."""
     def of(suffix: str) -> st.SearchStrategy[bytes]:
+        if suffix in BINARY:
+            return st.one_of(st.binary(max_size=2048), magic(suffix), article_file(suffix), damaged(suffix),
+                             mutated(suffix), giant(suffix, max_chars))
         return st.one_of(st.binary(max_size=2048), article_file(suffix), damaged(suffix), odd_encoding(suffix),
                          giant(suffix, max_chars), nested(suffix))
 

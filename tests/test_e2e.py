@@ -122,7 +122,7 @@ def test_junk_upload_is_rejected_with_a_reason(page, tmp_path):
     page.click("#nr-index-files")
     page.wait_for_function("() => document.querySelector('#nr-summary').innerText.includes('failed')", timeout=120_000)
     table = page.locator("#nr-report").inner_text()
-    assert "binary file, not text" in table and "unsupported file type .pdf" in table
+    assert "binary file, not text" in table and "damaged or truncated PDF" in table
 
 
 def test_gradio_client_api(server, tmp_path):

@@ -1,6 +1,7 @@
-"""Hypothesis over the loaders (txt, md, html, json, jsonl): random bytes, truncated and damaged files,
-odd encodings, giant fields and deep nesting. No crash, no hang, a reason for every rejected file
-(the property is :func:`tests.fuzz_files.check`). A bounded run; `bench/fuzz_loaders.py` runs longer."""
+"""Hypothesis over the loaders (txt, md, html, json, jsonl, pdf, docx): random bytes (also behind a PDF or
+DOCX magic header), truncated, damaged and byte-mutated files, odd encodings, giant fields and deep nesting.
+No crash, no hang, a reason for every rejected file (the property is :func:`tests.fuzz_files.check`).
+A bounded run; `bench/fuzz_loaders.py` runs longer."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from .fuzz_files import check, files
 
 pytestmark = pytest.mark.unit
-EXAMPLES = 60  # about 15 s on 2 cores
+EXAMPLES = 80  # about 20 s on 2 cores
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -137,9 +137,9 @@ def test_oversized_file_is_refused_before_reading(tmp_path):
 
 
 def test_unsupported_type(tmp_path):
-    (tmp_path / "a.pdf").write_bytes(b"%PDF-1.4")
-    with pytest.raises(LoadError, match="unsupported file type .pdf"):
-        load_file(tmp_path / "a.pdf")
+    (tmp_path / "a.doc").write_bytes(b"\xd0\xcf\x11\xe0")  # old binary Word: save it as .docx
+    with pytest.raises(LoadError, match=r"unsupported file type \.doc: expected one of .*\.docx.*\.pdf"):
+        load_file(tmp_path / "a.doc")
 
 
 @pytest.mark.parametrize(

@@ -102,12 +102,12 @@ def test_uploads_stay_in_the_articles_folder_and_never_overwrite(tmp_path):
     big = tmp_path / "big.txt"
     big.write_text("x" * 5000)
     saved = save_uploads([("../../outside.txt", one), ("../../outside.txt", two), ("../../outside.txt", one),
-                          ("report.pdf", one), ("big.txt", big)], settings)
+                          ("report.doc", one), ("big.txt", big)], settings)
     folder = (tmp_path / "articles" / "uploads").resolve()
     assert [s.path.name if s.path else None for s in saved] == ["outside.txt", "outside-2.txt", "outside.txt", None, None]
     assert all(s.path.resolve().parent == folder for s in saved if s.path)
     assert not (tmp_path / "outside.txt").exists()
-    assert "unsupported file type .pdf" in saved[3].reason
+    assert "unsupported file type .doc" in saved[3].reason
     assert "upload limit" in saved[4].reason or "files per upload" in saved[4].reason
     assert (folder / "outside.txt").read_text() == "Title one\n\nBody one."
 

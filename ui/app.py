@@ -218,7 +218,7 @@ def build_app(settings: Settings) -> Any:
             stats = gr.Markdown(elem_id="nr-stats")
             with gr.Row():
                 with gr.Column():
-                    files = gr.File(label="Upload articles (.txt .md .html .json .jsonl)", file_count="multiple",
+                    files = gr.File(label="Upload articles (.txt .md .html .json .jsonl .pdf .docx)", file_count="multiple",
                                     elem_id="nr-upload")
                     index_files = gr.Button("Index uploaded files", variant="primary", elem_id="nr-index-files")
                     urls = gr.Textbox(label="Page or RSS/Atom feed URL(s)", placeholder="https://…", lines=2)
