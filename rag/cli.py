@@ -1,4 +1,4 @@
-"""``newsrag``: ingest | ask | chats | feedback | serve | eval | stats.
+"""``newsrag``: ingest | ask | chats | feedback | serve | mcp | eval | stats | copy-index.
 
 Thin: parse arguments, call the library, print. Heavy modules (torch, chromadb,
 gradio) are imported inside the command that needs them, so ``newsrag --help``
