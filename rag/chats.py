@@ -26,10 +26,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rag.errors import ChatStoreError, InputError, cause
-from rag.schema import Answer, json_data
+from rag.schema import Answer, answer_from_data, json_data
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 BUSY_TIMEOUT_S = 10.0
 TITLE_CHARS = 60
@@ -69,6 +72,13 @@ class ChatInfo:
 
 def _iso(seconds: float | None) -> str | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+
+
+def snapshot(settings: Settings, provider: str | None = None, top_k: int | None = None,
+             today: str | None = None) -> dict[str, Any]:
+    """What a saved turn records of how it was answered (the CLI and the UI save the same)."""
+    return {"provider": provider or settings.llm.provider, "top_k": top_k or settings.retrieve.top_k, "today": today,
+            **{name: getattr(settings, name).model_dump(mode="json") for name in ("embed", "retrieve", "answer", "llm")}}
 
 
 def sources_of(answer: Answer) -> list[dict[str, Any]]:
@@ -251,6 +261,12 @@ class ChatStore:
         for row in self._turns(name):
             out += [("user", row["question"]), ("assistant", row["answer"])]
         return out
+
+    def answers(self, name: str) -> list[tuple[int, Answer]]:
+        """The saved answers of chat ``name`` with their turn numbers, to show again; [] for a chat not started."""
+        if not self.exists(name):
+            return []
+        return [(int(row["position"]), answer_from_data(json.loads(row["full_answer"]))) for row in self._turns(name)]
 
     def feedback(self, name: str, turn: int, rating: Rating, comment: str = "") -> None:
         """Thumbs up or down (and a comment) on the answer of turn ``turn`` (1 = the first) of chat ``name``."""

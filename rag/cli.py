@@ -179,9 +179,9 @@ def _chat_store(settings: Settings) -> Any:
 
 def _snapshot(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """What a saved turn records of how it was answered."""
-    return {"provider": args.provider or settings.llm.provider, "top_k": args.top_k or settings.retrieve.top_k,
-            "today": args.today, **{name: getattr(settings, name).model_dump(mode="json")
-                                    for name in ("embed", "retrieve", "answer", "llm")}}
+    from rag.chats import snapshot
+
+    return snapshot(settings, args.provider, args.top_k, args.today)
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:

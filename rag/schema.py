@@ -349,3 +349,32 @@ def json_data(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_data(v) for v in value]
     return value
+
+
+def _day(value: Any) -> date | None:
+    return date.fromisoformat(value[:10]) if value else None
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``data`` that are fields of dataclass ``cls`` (older or newer records may hold others)."""
+    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return {k: v for k, v in data.items() if k in names}
+
+
+def answer_from_data(data: dict[str, Any]) -> Answer:
+    """The :class:`Answer` that :func:`json_data` turned into ``data`` (as a saved chat turn keeps it)."""
+    citations = tuple(Citation(**{**_known(Citation, c), "published": _day(c.get("published")),
+                                  "also_reported": tuple(c.get("also_reported") or ())})
+                      for c in data.get("citations") or ())
+    sentences = tuple(AnswerSentence(s["text"], tuple(s.get("citations") or ()), s.get("verdict", "neutral"),
+                                     tuple(Support(**_known(Support, x)) for x in s.get("support") or ()))
+                      for s in data.get("sentences") or ())
+    r = data.get("refusal")
+    refusal = Refusal(r["kind"], r.get("reason", ""), tuple(r.get("missing") or ())) if r else None
+    f, d = data.get("filters") or {}, data.get("dates") or {}
+    plain = _known(Answer, {k: v for k, v in data.items()
+                            if k not in ("citations", "sentences", "refusal", "filters", "dates", "today")})
+    return Answer(**{**plain, "sentences": sentences, "citations": citations, "refusal": refusal,
+                     "filters": Filters(_day(f.get("since")), _day(f.get("until")), tuple(f.get("outlets") or ())),
+                     "dates": DateRange(_day(d.get("since")), _day(d.get("until")), d.get("text", "")),
+                     "today": _day(data.get("today"))})

@@ -352,3 +352,44 @@ def test_a_damaged_chats_file_never_breaks_ask_without_chat(tmp_path, monkeypatc
     monkeypatch.setattr("rag.service.ask", lambda *a, **k: iter(()))
     cli.main(["--config", str(config), "ask", "anything?"])
     assert opened == []
+
+
+# -- the UI's side --------------------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_a_saved_answer_comes_back_as_it_was_given(path):
+    from rag.schema import answer_from_data, json_data
+
+    given = answer()
+    assert answer_from_data(json_data(given)) == given
+    with ChatStore(path) as store:
+        store.append_turn("trip", given)
+        store.append_turn("trip", answer("Why?", refused=True))
+        (one, first), (two, second) = store.answers("trip")
+        assert (one, two) == (1, 2) and first == given and second.refused and second.refusal.missing == ("Zorro",)
+        assert store.answers("not started") == []
+
+
+@pytest.mark.unit
+def test_the_ui_warns_and_keeps_answering_when_the_store_is_damaged(tmp_path, monkeypatch):
+    from tests.conftest import make_settings
+    from ui import chats as ui_chats
+
+    settings = make_settings(tmp_path)
+    settings.chats_path.parent.mkdir(parents=True)
+    settings.chats_path.write_bytes(b"not a database at all" * 100)
+    warnings: list[str] = []
+    monkeypatch.setattr(ui_chats.gr, "Warning", warnings.append)
+
+    class Stream:
+        def stream(self, message, history, turns, *rest):
+            yield [{"role": "user", "content": message}], "", [], None
+            yield [{"role": "user", "content": message}, {"role": "assistant", "content": "ok"}], "", [], answer()
+
+    chats = ui_chats.Chats(settings, Stream())
+    steps = list(chats.chat("Who?", [], [], "", "", None, "extractive", 5, "", {}, None))
+    assert steps[-1][0][-1]["content"] == "ok" and steps[-1][4].startswith("chat-who-directs-")  # answered, unsaved
+    assert steps[-1][5] == {} and "not saved" in warnings[0] and "damaged" in warnings[0]
+    assert chats.open("trip", None)[0] == [] and "damaged" in warnings[1]
+    assert chats.sidebar("trip", None)[0]["choices"] == [] and "damaged" in warnings[2]

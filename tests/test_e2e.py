@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,29 +22,39 @@ BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--d
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def serving(root: Path, before: Callable[[list[str], dict[str, str]], object] | None = None) -> Iterator[str]:
+    """`newsrag serve` on a free port over the sample articles, indexed in ``root``; its URL. ``before(cli, env)``
+    runs after indexing, before the server starts (``cli`` is the command line up to the subcommand)."""
     articles = root / "articles"
     shutil.copytree(ROOT / "data" / "articles", articles)
     port = free_port()
     config = root / "config.toml"
     config.write_text(f'[paths]\narticles_dir = "{articles}"\nindex_dir = "{root / "index"}"\n[ui]\nport = {port}\n')
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    subprocess.run([sys.executable, "-m", "rag.cli", "--config", str(config), "ingest", "-q"], cwd=ROOT, env=env,
-                   check=True, timeout=300)
+    cli = [sys.executable, "-m", "rag.cli", "--config", str(config)]
+    subprocess.run([*cli, "ingest", "-q"], cwd=ROOT, env=env, check=True, timeout=300)
+    if before is not None:
+        before(cli, env)
     log = (root / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--config", str(config), "serve"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([*cli, "serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    wait_until_up(url, proc, 180, "newsrag serve", root / "serve.log")
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        wait_until_up(url, proc, 180, "newsrag serve", root / "serve.log")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with serving(tmp_path_factory.mktemp("e2e")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -39,23 +39,26 @@ class Handlers:
 
     # -- chat ------------------------------------------------------------------------------------
 
-    def chat(self, message: str, history: list[dict[str, Any]], turns: list[list[str]], since: str, until: str,
-             outlets: list[str] | None, provider: str, top_k: float) -> Iterator[tuple[Any, ...]]:
+    def stream(self, message: str, history: list[dict[str, Any]], turns: list[list[str]], since: str, until: str,
+               outlets: list[str] | None, provider: str, top_k: float) -> Iterator[tuple[Any, ...]]:
+        """The conversation, the sources panel and the history as the answer streams, and the finished
+        :class:`Answer` with the last of them (None before, and when it failed). ``ui.chats`` saves it."""
         from rag.service import Done, Error, Sources, Token, ask
 
         history = list(history or []) + [{"role": "user", "content": message},
                                          {"role": "assistant", "content": "…"}]
         turns = list(turns or [])
         sources = ""
-        yield history, sources, turns, ""
+        yield history, sources, turns, None
         try:
             filters = Filters(parse_day(since, "Since"), parse_day(until, "Until"), tuple(outlets or ()))
         except NewsragError as exc:
             history[-1] = {"role": "assistant", "content": f"{render.UNSUPPORTED_MARK} {exc}"}
-            yield history, sources, turns, ""
+            yield history, sources, turns, None
             return
         raw = ""
         for event in ask(message, turns, filters, self.settings, provider=provider or None, top_k=int(top_k or 0) or None):
+            done = None
             if isinstance(event, Sources):
                 sources = render.retrieved_html(event.hits)
             elif isinstance(event, Token):
@@ -65,13 +68,14 @@ class Handlers:
                 history[-1] = {"role": "assistant", "content": render.answer_markdown(event.answer)}
                 sources = render.sources_html(event.answer)
                 turns += [["user", message], ["assistant", event.answer.text]]
+                done = event.answer
             elif isinstance(event, Error):
                 text = f"{render.UNSUPPORTED_MARK} {event.message}"
                 if event.partial is not None:
                     text = render.answer_markdown(event.partial) + "\n\n" + text
                     sources = render.sources_html(event.partial)
                 history[-1] = {"role": "assistant", "content": text}
-            yield history, sources, turns, ""
+            yield history, sources, turns, done
 
     def answer_api(self, question: str, since: str = "", until: str = "", outlet: str = "", provider: str = "",
                    top_k: int = 0) -> dict[str, Any]:
@@ -170,6 +174,8 @@ class Handlers:
 def build_app(settings: Settings) -> Any:
     import gradio as gr
 
+    from ui import chats
+
     h = Handlers(settings)
 
     def upload(files: list[Any] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
@@ -204,16 +210,12 @@ def build_app(settings: Settings) -> Any:
                         with gr.Row():
                             provider = gr.Dropdown(list(LLM_PROVIDERS), value=settings.llm.provider, label="Answerer")
                             top_k = gr.Slider(1, 12, value=settings.retrieve.top_k, step=1, label="Passages (top-k)")
-                    clear = gr.Button("New conversation", size="sm")
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources")
                     sources = gr.HTML(elem_id="nr-sources")
             turns = gr.State([])
-            chat_inputs = [box, chatbot, turns, since, until, outlets, provider, top_k]
-            chat_outputs = [chatbot, sources, turns, box]
-            box.submit(h.chat, chat_inputs, chat_outputs, api_name="chat")
-            send.click(h.chat, chat_inputs, chat_outputs, api_visibility="private")
-            clear.click(lambda: ([], "", [], ""), None, chat_outputs, api_visibility="private")
+            chats.build(app, settings, h, chatbot, sources, turns, box, send,
+                        [box, chatbot, turns, since, until, outlets, provider, top_k])
         with gr.Tab("Index"):
             stats = gr.Markdown(elem_id="nr-stats")
             with gr.Row():
