@@ -25,17 +25,20 @@ BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--d
 @contextmanager
 def serving(root: Path, before: Callable[[list[str], dict[str, str]], object] | None = None) -> Iterator[str]:
     """`newsrag serve` on a free port over the sample articles, indexed in ``root``; its URL. ``before(cli, env)``
-    runs after indexing, before the server starts (``cli`` is the command line up to the subcommand)."""
-    articles = root / "articles"
-    shutil.copytree(ROOT / "data" / "articles", articles)
-    port = free_port()
+    runs after indexing, before the server starts (``cli`` is the command line up to the subcommand). A ``root``
+    served before is served again as it is, on the same port (a restart)."""
     config = root / "config.toml"
-    config.write_text(f'[paths]\narticles_dir = "{articles}"\nindex_dir = "{root / "index"}"\n[ui]\nport = {port}\n')
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     cli = [sys.executable, "-m", "rag.cli", "--config", str(config)]
-    subprocess.run([*cli, "ingest", "-q"], cwd=ROOT, env=env, check=True, timeout=300)
-    if before is not None:
-        before(cli, env)
+    if not config.exists():
+        articles = root / "articles"
+        shutil.copytree(ROOT / "data" / "articles", articles)
+        config.write_text(f'[paths]\narticles_dir = "{articles}"\nindex_dir = "{root / "index"}"\n'
+                          f'[ui]\nport = {free_port()}\n')
+        subprocess.run([*cli, "ingest", "-q"], cwd=ROOT, env=env, check=True, timeout=300)
+        if before is not None:
+            before(cli, env)
+    port = config.read_text().rsplit("port = ", 1)[1].strip()
     log = (root / "serve.log").open("w")
     proc = subprocess.Popen([*cli, "serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

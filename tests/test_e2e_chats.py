@@ -114,6 +114,15 @@ def test_thumbs_up_is_saved_on_its_answer(page, server):
             break
         page.wait_for_timeout(500)
     assert turns[0]["feedback"]["rating"] == "up" and turns[1]["feedback"] is None
+    page.fill("#nr-comment textarea", "Quoted   exactly.")
+    page.click("#nr-save-comment")
+    for _ in range(60):
+        with ChatStore(server[1]) as store:
+            feedback = store.export_json(name)["turns"][0]["feedback"]
+        if feedback["comment"]:
+            break
+        page.wait_for_timeout(500)
+    assert feedback == {**feedback, "rating": "up", "comment": "Quoted exactly."}
 
 
 def test_the_export_download_holds_the_chat(page, server, tmp_path):
@@ -153,3 +162,19 @@ def test_a_damaged_store_is_a_message_and_asking_still_works(page, server):
     assert "[1]" in page.locator("#nr-chat .message.bot").last.inner_text()  # answered all the same
     page.get_by_text("This answer was not saved").first.wait_for(timeout=60_000)
     assert "is damaged" in page.locator("body").inner_text() and "Traceback" not in page.locator("body").inner_text()
+
+
+def test_the_open_chat_comes_back_after_a_server_restart(page, tmp_path):
+    tab = page.context.browser.new_page(viewport={"width": 1500, "height": 1000})  # a browser of its own
+    with serving(tmp_path) as url:
+        tab.goto(url)
+        tab.wait_for_selector("#nr-question textarea", timeout=60_000)
+        ask(tab, HERTLING)
+    with serving(tmp_path) as again:  # a new server process, same port and files
+        assert again == url
+        tab.goto(url)
+        tab.wait_for_selector("#nr-question textarea", timeout=60_000)
+        wait_for_text(tab, "#nr-chat", HERTLING)
+        assert "[1]" in tab.locator("#nr-chat .message.bot").last.inner_text()
+        wait_for_text(tab, "#nr-chats", HERTLING)
+    tab.close()

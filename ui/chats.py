@@ -22,7 +22,7 @@ from typing import Any
 
 import gradio as gr
 
-from rag.chats import ChatStore, snapshot
+from rag.chats import ChatStore, Rating, snapshot
 from rag.config import Settings
 from rag.errors import NewsragError
 from rag.schema import Answer
@@ -155,22 +155,36 @@ class Chats:
             raise gr.Error(str(exc)) from exc
         return [], "", [], "", {}
 
-    def like(self, name: str, positions: dict[str, int], data: gr.LikeData, request: gr.Request) -> None:
-        """Thumbs up or down on an answer, saved on its turn."""
+    def like(self, name: str, positions: dict[str, int], data: gr.LikeData, request: gr.Request) -> Any:
+        """Thumbs up or down on an answer, saved on its turn; the (turn, rating) a comment then goes with."""
         index = data.index if isinstance(data.index, int) else data.index[0]
         turn = (positions or {}).get(str(index))
         if data.liked not in (True, False):
-            return
+            return gr.skip()
         if not name or not turn:
             gr.Warning("This answer was not saved, so it cannot be rated.")
-            return
+            return gr.skip()
+        rating: Rating = "up" if data.liked else "down"
         try:
             with self.store(request) as store:
-                store.feedback(name, turn, "up" if data.liked else "down")
+                store.feedback(name, turn, rating)
         except NewsragError as exc:
             gr.Warning(str(exc))
-            return
-        gr.Info("Feedback saved.")
+            return gr.skip()
+        gr.Info("Feedback saved: add a comment in the sidebar if you like.")
+        return [turn, rating]
+
+    def comment(self, name: str, rated: list[Any] | None, text: str, request: gr.Request) -> str:
+        """A comment on the answer rated last, stored with its rating."""
+        if not name or not rated:
+            raise gr.Error("Rate an answer first (thumbs up or down under it), then comment on it.")
+        try:
+            with self.store(request) as store:
+                store.feedback(name, int(rated[0]), "up" if rated[1] == "up" else "down", " ".join(text.split()))
+        except NewsragError as exc:
+            raise gr.Error(str(exc)) from exc
+        gr.Info("Comment saved.")
+        return ""
 
 
 def build(app: Any, settings: Settings, handlers: Any, chatbot: Any, sources: Any, turns: Any, box: Any, send: Any,
@@ -179,6 +193,7 @@ def build(app: Any, settings: Settings, handlers: Any, chatbot: Any, sources: An
     c = Chats(settings, handlers)
     name = gr.BrowserState("", storage_key=STORAGE_KEY, secret=STORAGE_SECRET)
     positions = gr.State({})
+    rated = gr.State(None)  # [turn, "up" | "down"] of the answer rated last
     with gr.Sidebar(label="Chats", open=True, elem_id="nr-sidebar"):
         new = gr.Button("New chat", variant="primary", size="sm", elem_id="nr-new-chat")
         listing = gr.Radio(label="Saved chats, newest first", choices=[], elem_id="nr-chats")
@@ -188,6 +203,8 @@ def build(app: Any, settings: Settings, handlers: Any, chatbot: Any, sources: An
                 rename = gr.Button("Rename", size="sm", elem_id="nr-rename")
                 delete = gr.Button("Delete", size="sm", variant="stop", elem_id="nr-delete")
             export = gr.DownloadButton("Download (Markdown)", size="sm", interactive=False, elem_id="nr-export")
+            remark = gr.Textbox(label="Comment on the answer you rated last", lines=2, elem_id="nr-comment")
+            send_remark = gr.Button("Save comment", size="sm", elem_id="nr-save-comment")
     shown = [chatbot, sources, turns, name, positions]
     inputs = [*chat_inputs, name, positions]
     outputs = [chatbot, sources, turns, box, name, positions]
@@ -201,4 +218,5 @@ def build(app: Any, settings: Settings, handlers: Any, chatbot: Any, sources: An
                   delete.click(c.delete, [name], shown, **quiet),
                   app.load(c.load, [name], shown, **quiet)):
         event.then(c.sidebar, [name], [listing, export], **quiet)
-    chatbot.like(c.like, [name, positions], None, **quiet)
+    chatbot.like(c.like, [name, positions], [rated], **quiet)
+    send_remark.click(c.comment, [name, rated, remark], [remark], **quiet)
