@@ -98,6 +98,9 @@ def test_answer_with_citation_and_highlighted_source(page):
     assert "A retired US general says" in card.inner_text()
     highlighted = card.locator("mark").first.inner_text()
     assert highlighted and highlighted.split()[0] in card.inner_text()
+    labels = page.locator("#nr-chat button").evaluate_all("bs => bs.map(b => b.getAttribute('aria-label') || b.title)")
+    assert "Copy conversation" in labels, labels  # the chat's own buttons are there
+    assert all(labels), labels  # and each says what it does: the unlabelled one was the share icon, which cannot work
 
 
 def test_the_first_natural_question_is_answered_from_the_undated_article(page):

@@ -196,7 +196,8 @@ def build_app(settings: Settings) -> Any:
         with gr.Tab("Chat"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Conversation", height=520, elem_id="nr-chat")
+                    chatbot = gr.Chatbot(label="Conversation", height=520, elem_id="nr-chat",
+                                         buttons=["copy", "copy_all"])  # no share: it needs a Hugging Face Space
                     with gr.Row():
                         box = gr.Textbox(placeholder="Ask about the indexed articles…", show_label=False, scale=5,
                                          elem_id="nr-question")
