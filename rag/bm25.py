@@ -296,8 +296,8 @@ class LexicalCache:
             if self._index is not None and self._index.version == version:
                 return self._index
             index, problem = LexicalIndex.read(self.folder)
-            if index is not None and index.version == version and len(index) != self.store.count_chunks():
-                problem = f"it holds {len(index)} chunks but Chroma holds {self.store.count_chunks()}"
+            if index is not None and index.version == version and len(index) != (held := self.store.count_chunks()):
+                problem = f"it holds {len(index)} chunks but Chroma holds {held}"
             if problem:
                 self.repairs.append(f"the lexical index at {self.folder} was damaged ({problem}); rebuilt it from Chroma")
                 log.warning("%s", self.repairs[-1])

@@ -9,6 +9,7 @@ is instant. This is the one module under ``rag/`` that reaches ``ingest`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -177,14 +178,8 @@ def _chat_store(settings: Settings) -> Any:
     return ChatStore(settings.chats_path, owner=settings.ui.auth_user)
 
 
-def _snapshot(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    """What a saved turn records of how it was answered."""
-    from rag.chats import snapshot
-
-    return snapshot(settings, args.provider, args.top_k, args.today)
-
-
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.chats import snapshot
     from rag.dates import parse_day
     from rag.schema import Filters
     from rag.service import Done, Error, Token, answer_dict, ask
@@ -192,26 +187,27 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     filters = Filters(since=parse_day(args.since, "--since"), until=parse_day(args.until, "--until"),
                       outlets=tuple(args.outlet or ()))
     chats = _chat_store(settings) if args.chat is not None else None  # opened first: a broken store fails early
-    history = chats.history(args.chat) if chats is not None else None
     live = not args.json and sys.stderr.isatty()
-    for event in ask(args.question, history, filters, settings, provider=args.provider, top_k=args.top_k,
-                     today=parse_day(args.today, "--today")):
-        if isinstance(event, Token) and live and args.provider not in (None, "extractive"):
-            sys.stderr.write(event.text)
-            sys.stderr.flush()
-        elif isinstance(event, Done):
-            if live and args.provider not in (None, "extractive"):
-                sys.stderr.write("\n\n")
-            _out(json.dumps(answer_dict(event.answer), indent=2) if args.json else format_answer(event.answer))
-            if chats is not None:
-                turn = chats.append_turn(args.chat, event.answer, _snapshot(args, settings))
-                _err(f"saved as turn {turn} of chat {args.chat!r}")
-            return 0
-        elif isinstance(event, Error):
-            if event.partial is not None:
-                _out(json.dumps(answer_dict(event.partial), indent=2) if args.json else format_answer(event.partial))
-            _err(f"newsrag: {event.message}")
-            return 2 if event.invalid else 1
+    with chats if chats is not None else contextlib.nullcontext():
+        history = chats.history(args.chat) if chats is not None else None
+        for event in ask(args.question, history, filters, settings, provider=args.provider, top_k=args.top_k,
+                         today=parse_day(args.today, "--today")):
+            if isinstance(event, Token) and live and args.provider not in (None, "extractive"):
+                sys.stderr.write(event.text)
+                sys.stderr.flush()
+            elif isinstance(event, Done):
+                if live and args.provider not in (None, "extractive"):
+                    sys.stderr.write("\n\n")
+                _out(json.dumps(answer_dict(event.answer), indent=2) if args.json else format_answer(event.answer))
+                if chats is not None:
+                    used = snapshot(settings, args.provider, args.top_k, args.today)
+                    _err(f"saved as turn {chats.append_turn(args.chat, event.answer, used)} of chat {args.chat!r}")
+                return 0
+            elif isinstance(event, Error):
+                if event.partial is not None:
+                    _out(json.dumps(answer_dict(event.partial), indent=2) if args.json else format_answer(event.partial))
+                _err(f"newsrag: {event.message}")
+                return 2 if event.invalid else 1
     return 1
 
 

@@ -138,7 +138,7 @@ def build_server(settings: Settings) -> MCPServer:
             retrieval = get_engine(settings).retriever.search(query, filters, top_k=k)
         except NewsragError as exc:
             raise ToolError(str(exc)) from exc
-        return SearchResult(query=query, passages=[passage_out(h) for h in retrieval.hits[:k]])
+        return SearchResult(query=query, passages=[passage_out(h) for h in retrieval.hits])
 
     @server.tool()
     def ask_news(

@@ -298,7 +298,7 @@ class Store:
         done article's chunks exactly its own. Chunks of no done article version are deleted; a done
         article missing chunks (a kill between deleting chunks and records) is forgotten, so the next run
         that reaches its file indexes it afresh. Returns the ids forgotten."""
-        done = {r.id: r for r in self.records().values() if r.status == "done"}
+        done = {r.id: r for r in self.records_with("done")}
         counts: Counter[str] = Counter()
         stray: list[str] = []
         for got in self.pages(include=("metadatas",)):

@@ -123,7 +123,7 @@ def spans_of(kind: Kind, sentence: str, question: str) -> list[tuple[int, int]]:
     """Spans of ``sentence`` that could answer a question of ``kind`` and that the question does not already hold."""
     if kind == "number":
         found = [m.span() for m in _NUMBER.finditer(sentence) if re.search(r"\d|[a-z]{3}", m.group(0), re.I)
-                 and m.group(0).strip() and not _YEAR_AS_DATE.search(sentence[:m.end()])]
+                 and m.group(0).strip() and not _YEAR_AS_DATE.search(sentence, 0, m.end())]
     elif kind == "date":
         found = [m.span() for m in _DATE.finditer(sentence)]
     elif kind in ("person", "place", "name", "employer"):
