@@ -3,8 +3,9 @@
 Two places only, in this order:
 
 1. the URL path: ``/2023/09/05/``, ``/2023-09-05/`` (htmldate's URL extractor),
-   ``/20230905/`` and ``/2023/sep/05/`` (Guardian style). A month alone
-   (``/2023/09/``) is not a date.
+   ``/20230905/`` and ``/2023/sep/05/`` (Guardian style), and a date in words in the slug
+   (``.../things-to-know-5-september-2023``, or ``/2023/09/.../quiz-september-5-sec/`` where the
+   path gives the year and the same month). A month alone (``/2023/09/``) is not a date.
 2. a dateline at the start of the body (lines that begin in its first
    :data:`HEAD_CHARS` characters), in a shape that marks a publication date:
    ``WASHINGTON, Sept 5 (Reuters) -``, ``LONDON, Oct. 3, 2023 (AP) —``,
@@ -47,6 +48,15 @@ _FULL_MONTHS = frozenset(("january", "february", "march", "april", "june", "july
 # -- URL forms htmldate does not read: /20230905/ and /2023/sep/05/ ------------------------------
 _URL_COMPACT = re.compile(r"(?:^|[/_.-])((?:199\d|20\d\d)(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(?=$|[/_.-])")
 _URL_MONTH_WORD = re.compile(r"/(199\d|20\d\d)/([a-z]{3,9})/(\d{1,2})(?=$|/)", re.IGNORECASE)
+# -- a date written in words in the slug: .../ten-things-to-know-12-december-2021, .../quiz-september-21-2023,
+# or .../2023/09/.../quiz-september-21-sec when the path's year and month agree with the slug's month
+_SLUG_DAY = r"(?P<day>[12]\d|3[01]|0?[1-9])"
+_SLUG_MONTH = r"(?P<month>[a-z]{3,9})"
+_SLUG_YEAR = r"(?P<year>199\d|20\d\d)"
+_SLUG_DATES = tuple(re.compile(rf"(?:^|[/_-]){shape}", re.IGNORECASE) for shape in (
+    rf"{_SLUG_DAY}-{_SLUG_MONTH}-{_SLUG_YEAR}(?=$|/|\.html?$)", rf"{_SLUG_MONTH}-{_SLUG_DAY}-{_SLUG_YEAR}(?=$|/|\.html?$)",
+    rf"{_SLUG_MONTH}-{_SLUG_DAY}(?=$|[/_.-])"))
+_URL_YEAR_MONTH = re.compile(r"/(199\d|20\d\d)/(0[1-9]|1[0-2])/")
 
 # -- datelines -------------------------------------------------------------------------------------
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
@@ -84,8 +94,8 @@ def url_date(url: str, *, today: date | None = None) -> date | None:
     if not path:
         return None
     today = today or date.today()
-    return next((day for day in (_htmldate_url(path, today), _compact_url(path), _month_word_url(path))
-                 if day is not None and _plausible(day, today)), None)
+    return next((day for day in (_htmldate_url(path, today), _compact_url(path), _month_word_url(path),
+                                 _slug_url(path)) if day is not None and _plausible(day, today)), None)
 
 
 def dateline_date(text: str, *, today: date | None = None) -> date | None:
@@ -147,9 +157,35 @@ def _month_word_url(path: str) -> date | None:
     match = _URL_MONTH_WORD.search(path)
     if not match:
         return None
-    word = match.group(2).lower()
-    month = _MONTHS.get(word) or (_MONTHS[word[:3]] if word in _FULL_MONTHS else None)
+    month = _month_number(match.group(2))
     return _safe_date(int(match.group(1)), month, int(match.group(3))) if month else None
+
+
+def _month_number(word: str) -> int | None:
+    word = word.lower()
+    return _MONTHS.get(word) or (_MONTHS[word[:3]] if word in _FULL_MONTHS else None)
+
+
+def _slug_url(path: str) -> date | None:
+    """A day and a month name in the slug: with a year that ends the slug (``.../things-to-know-12-december-2021``;
+    a date inside a slug, ``remembering-september-11-2001-victims``, is an event) or with the path's
+    ``/year/month/`` in the same month (``/2023/09/us/quiz-september-21-sec/``). A month name and day alone
+    is not a date."""
+    folder = _URL_YEAR_MONTH.search(path)
+    for match in (m for shape in _SLUG_DATES for m in shape.finditer(path)):
+        month = _month_number(match.group("month"))
+        if month is None:
+            continue
+        year = match.groupdict().get("year")
+        if year:
+            found = _safe_date(int(year), month, int(match.group("day")))
+        elif folder and int(folder.group(2)) == month:
+            found = _safe_date(int(folder.group(1)), month, int(match.group("day")))
+        else:
+            continue
+        if found is not None:
+            return found
+    return None
 
 
 def _safe_date(year: int, month: int, day: int) -> date | None:

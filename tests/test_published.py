@@ -23,6 +23,9 @@ BODY = "The ministry said the new rules would apply to all ports.\n\nOfficials g
     "https://example.com/news/story-20230905.html",
     "https://www.theguardian.com/world/2023/sep/05/story",
     "https://www.theguardian.com/world/2023/september/05/story",
+    "https://www.theweek.co.uk/news/955131/ten-things-you-need-to-know-today-5-september-2023",
+    "https://example.com/briefing/september-5-2023.html",
+    "https://edition.cnn.com/interactive/2023/09/us/cnn-5-things-news-quiz-september-5-sec/#q1",
 ])
 def test_url_forms(url):
     assert infer_published(BODY, url, today=TODAY) == date(2023, 9, 5)
@@ -33,6 +36,9 @@ def test_url_forms(url):
     "https://www.usatoday.com/story/news/70884391007/",  # an id, not a date
     "https://example.com/2023/02/30/story",  # no such day
     "https://theweek.com/puzzles/quiz-of-the-week#20230922_0",  # a fragment is not the path
+    "https://theweek.com/puzzles/quiz-of-the-week-16-22-september",  # no year anywhere
+    "https://example.com/2023/10/us/what-happened-september-5",  # the slug's month is not the path's
+    "https://example.com/news/remembering-september-11-2001-victims",  # a date inside a slug is an event
     "",
 ])
 def test_url_without_a_full_date(url):
