@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field, is_dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from datetime import date, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -248,6 +249,11 @@ class Retrieval:
     today: date | None = None  # the day relative dates and recency were resolved against
     as_of: bool = False  # True when ``today`` was given: articles published after it rank after all others
 
+    def keep(self, wanted: Callable[[Hit], bool]) -> Retrieval:
+        """The same retrieval with only the hits and candidates ``wanted`` accepts (order kept)."""
+        return replace(self, hits=tuple(h for h in self.hits if wanted(h)),
+                       candidates=tuple(h for h in self.candidates if wanted(h)))
+
     @property
     def ranked_articles(self) -> tuple[str, ...]:
         """Every candidate article id, best first (for evaluation)."""
@@ -298,7 +304,8 @@ class AnswerSentence:
     support: tuple[Support, ...] = ()
 
 
-RefusalKind = Literal["no_passage", "language", "missing_terms", "low_similarity", "no_answer_sentence", "model_declined"]
+RefusalKind = Literal["no_passage", "language", "missing_terms", "other_year", "low_similarity", "no_answer_sentence",
+                      "model_declined"]
 
 
 @dataclass(frozen=True)

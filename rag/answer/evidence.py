@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 from rag.answer import language
@@ -192,6 +193,35 @@ def weigh(question: str, candidates: Sequence[Hit], corpus: Corpus) -> Evidence:
     best = max((h.dense for h in candidates), default=0.0)
     specific = any(rare(w) for t in named if t not in missing and person_like(t) for w in _words(t))
     return Evidence(best, tuple(named), tuple(missing), tuple(words), tuple(unknown), specific)
+
+
+_LONE_YEAR = re.compile(r"(?<![\w-])(?:19|20)\d\d(?![\w-])")
+
+
+def question_years(question: str, today: date | None) -> tuple[int, ...]:
+    """The years the question names on their own ("the 2023 Nobel Prize"; not "COVID-19" or "2023-24") that
+    have begun by ``today``. A later year is a plan or a forecast ("the 2030 ban", "obese by 2035"), which
+    articles written before it speak of without naming it in every passage."""
+    return tuple(sorted({int(y) for y in _LONE_YEAR.findall(question) if today is None or int(y) <= today.year}))
+
+
+def speaks_of(hit: Hit, years: Sequence[int]) -> bool:
+    """Whether ``hit``'s passage can speak of each of ``years``: it names the year, or its article was
+    published that year or later, or its date is unknown. A 2022 article on "this year's Nobel Prize"
+    cannot say who won the 2023 one."""
+    published = hit.passage.published
+    if published is None:
+        return True
+    text = hit.passage.title + " " + hit.passage.text
+    return all(published.year >= year or str(year) in text for year in years)
+
+
+def other_year(years: Sequence[int], candidates: Sequence[Hit]) -> Refusal:
+    """The refusal when no candidate can speak of the question's years."""
+    newest = max((h.passage.published for h in candidates if h.passage.published), default=None)
+    named = " or ".join(str(y) for y in years)
+    closest = f" The newest matching article is from {newest.isoformat()}." if newest else ""
+    return Refusal("other_year", f"No indexed article on this subject speaks of {named}.{closest}", ())
 
 
 def refusal(question: str, candidates: Sequence[Hit], settings: AnswerSettings, corpus: Corpus) -> Refusal | None:
