@@ -13,7 +13,8 @@ answer into OpenAI's shapes. Invariants:
   list this API appended to it. System, developer and tool messages are ignored: newsrag's prompts are its own.
 * ``message.content`` is :func:`rag.outputs.answer_markdown`: the verified answer with its [n] markers, then the
   numbered source list. ``citations`` holds the same sources as data (number = the marker), and ``newsrag`` says
-  whether the question was refused and why, and the query retrieval used. A refusal is an answer (200).
+  whether the question was refused and why, the query retrieval used and whether the answer is complete. A refusal
+  is an answer (200); so is the verified part of an LLM answer whose stream broke (finish_reason "length").
 * A streamed answer is the same content cut into pieces, its last chunk carrying ``citations`` and ``newsrag``. It
   is sent once the answer is verified: verification can move or drop a model's markers, so unverified text is never
   sent, and an extractive answer is whole at once anyway.
@@ -150,13 +151,16 @@ def parse_request(body: bytes) -> Question:
 
 
 def answer_question(question: Question, settings: Settings) -> Answer:
-    """The service's answer; ApiError for its error (400 when the input cannot be used, else 503)."""
+    """The service's answer, or the part of it that arrived before a model's stream broke (``complete`` False);
+    ApiError for any other error (400 when the input cannot be used, else 503)."""
     from rag.service import Done, Error, ask
 
     for event in ask(question.text, question.history, question.filters, settings):
         if isinstance(event, Done):
             return event.answer
         if isinstance(event, Error):
+            if event.partial is not None:
+                return event.partial
             if event.invalid:
                 raise ApiError(400, event.message, "invalid_question", "messages")
             raise ApiError(503, event.message, "newsrag_unavailable")
@@ -168,26 +172,34 @@ def extras(answer: Answer) -> dict[str, Any]:
     out = answer_out(answer)
     about = out.model_dump(include={"question", "refused", "refusal_reason", "refusal_kind", "lead", "note",
                                     "provider"})
-    return {"citations": [c.model_dump() for c in out.citations], "newsrag": {**about, "query": answer.query}}
+    return {"citations": [c.model_dump() for c in out.citations],
+            "newsrag": {**about, "query": answer.query, "complete": answer.complete}}
+
+
+def finish_reason(answer: Answer) -> Literal["stop", "length"]:
+    """"length" for an answer the model stopped mid-way (OpenAI's word for a cut-off answer), else "stop"."""
+    return "stop" if answer.complete else "length"
 
 
 def completion(answer: Answer, ident: str, created: int) -> dict[str, Any]:
     """A ``chat.completion`` object holding the answer."""
     message = {"role": "assistant", "content": answer_markdown(answer)}
     return {"id": ident, "object": "chat.completion", "created": created, "model": MODEL,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}], **extras(answer)}
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(answer), "logprobs": None}],
+            **extras(answer)}
 
 
 def chunk_events(answer: Answer, ident: str, created: int) -> list[str]:
     """The answer as server-sent ``chat.completion.chunk`` events, then ``data: [DONE]`` (made before any is sent)."""
     head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": MODEL}
 
-    def event(delta: dict[str, str], finish: Literal["stop"] | None = None, **more: Any) -> str:
+    def event(delta: dict[str, str], finish: str | None = None, **more: Any) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
         return f"data: {json.dumps({**head, 'choices': [choice], **more}, ensure_ascii=False)}\n\n"
 
     pieces = [event({"content": piece}) for piece in _PIECE.split(answer_markdown(answer))]
-    return [event({"role": "assistant", "content": ""}), *pieces, event({}, "stop", **extras(answer)), "data: [DONE]\n\n"]
+    last = event({}, finish_reason(answer), **extras(answer))
+    return [event({"role": "assistant", "content": ""}), *pieces, last, "data: [DONE]\n\n"]
 
 
 def api_key(settings: Settings) -> str:
@@ -214,7 +226,7 @@ def build_api(settings: Settings) -> FastAPI:
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return exc.response()
 
-    def authorized(request: Request) -> None:
+    async def authorized(request: Request) -> None:
         if not key:
             return
         scheme, _, given = request.headers.get("authorization", "").partition(" ")

@@ -17,12 +17,13 @@ import openai
 import pytest
 from openai import OpenAI
 
-from rag.api import ApiError, api_key, build_api, parse_request
+from rag.api import ApiError, answer_question, api_key, build_api, completion, parse_request
 from rag.outputs import SOURCES_HEADING, answer_markdown, without_sources
 from rag.prompts import REFUSAL
 from rag.schema import Answer, AnswerSentence, Citation, Refusal, Support
 
 from .conftest import ARTICLES, free_port, make_settings, served
+from .test_faults import MisbehavingLLM, llm_settings
 
 KEY = "test-key-0123456789"
 PLANTED = "Which town will host the first Glowfish Festival?"
@@ -217,6 +218,20 @@ def test_without_a_login_the_api_is_open_and_an_empty_index_is_a_503(tmp_path, m
     finally:
         running.close()
     assert not running.thread.is_alive()
+
+
+@pytest.mark.integration
+def test_an_llm_stream_that_breaks_gives_its_verified_part_and_a_dead_endpoint_a_503(indexed):
+    """The edge's handling of the service's errors, in this process, against endpoints that misbehave."""
+    question = parse_request(json.dumps({"model": "newsrag", "messages": [user(PLANTED)]}).encode())
+    with MisbehavingLLM("drop") as llm:
+        partial = answer_question(question, llm_settings(indexed, llm.base))
+    reply = completion(partial, "chatcmpl-x", 0)
+    assert reply["choices"][0]["finish_reason"] == "length" and reply["newsrag"]["complete"] is False
+    assert "Quillhaven" in reply["choices"][0]["message"]["content"] and "incomplete" in reply["choices"][0]["message"]["content"]
+    with MisbehavingLLM("500") as llm, pytest.raises(ApiError) as down:
+        answer_question(question, llm_settings(indexed, llm.base))
+    assert down.value.status == 503 and "500" in down.value.message
 
 
 # -- units -------------------------------------------------------------------------------------------------
