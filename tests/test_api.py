@@ -294,3 +294,23 @@ def test_an_api_error_is_openai_shaped():
     assert json.loads(bytes(response.body)) == {"error": {"message": "No articles indexed yet.", "type": "server_error",
                                                           "param": None, "code": "newsrag_unavailable"}}
 
+
+
+@pytest.mark.unit
+def test_a_port_in_use_is_one_message_and_urls_a_browser_can_reach():
+    import socket
+
+    from rag.errors import NewsragError
+    from ui.app import bind, page_url
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(NewsragError, match=rf"Cannot serve on 127.0.0.1:{port}: .*\[ui\] port \(or --port\)"):
+            bind("127.0.0.1", port)
+    free = bind("127.0.0.1", 0)
+    assert free.getsockname()[1] > 0
+    free.close()
+    assert page_url("0.0.0.0", 80) == "http://127.0.0.1:80/" and page_url("::", 8) == "http://[::1]:8/"
+    assert page_url("localhost", 7860) == "http://localhost:7860/"
