@@ -23,7 +23,8 @@ answer into OpenAI's shapes. Invariants:
 * Auth: when the variable named by ``[ui] api_key_env`` holds a key, every request needs ``Authorization: Bearer
   KEY``; with ``[ui] auth_user`` set the key must exist (:func:`api_key` raises ConfigError when the server starts).
 * Every failure is an OpenAI-shaped body ``{"error": {"message", "type", "param", "code"}}``: 401 for a missing or
-  wrong key; 400 for a request that cannot be used (not JSON, no question, an unknown model, a bad filter); 503
+  wrong key; 400 for a request that cannot be used (not JSON, no question, an unknown model, a bad filter); 404 for
+  another path under /v1; 413 for a body over ``MAX_BODY_BYTES``; 503
   when the index or the model cannot answer (an empty index, an endpoint that is down), with ``x-should-retry:
   false``; 500 for anything unexpected, logged with its traceback. No traceback reaches the client.
 """
@@ -54,6 +55,8 @@ from rag.schema import Answer, Filters
 log = logging.getLogger(__name__)
 
 MODEL = "newsrag"
+MAX_BODY_BYTES = 8 * 1024 * 1024  # a request body (a question and its history) larger than this is refused
+ROUTES = "GET /v1/models, GET /v1/models/newsrag and POST /v1/chat/completions"
 ROLES = ("user", "assistant")  # the messages that make the conversation; the others are ignored
 _PIECE = re.compile(r"(?<=\s)(?=\S)")  # streamed content is cut before each word, so the pieces join to the whole
 
@@ -247,7 +250,7 @@ def build_api(settings: Settings) -> FastAPI:
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)], response_model=None)
     async def chat_completions(request: Request) -> JSONResponse | StreamingResponse:
-        question = parse_request(await request.body())
+        question = parse_request(await read_body(request))
         ident, created_at = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
         try:
             answer = await run_in_threadpool(answer_question, question, settings)
@@ -262,4 +265,20 @@ def build_api(settings: Settings) -> FastAPI:
             raise ApiError(500, f"Unexpected error ({type(exc).__name__}); see the server log.", "internal_error") \
                 from exc
 
+    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                   dependencies=[Depends(authorized)])
+    def elsewhere(request: Request, path: str) -> None:
+        raise ApiError(404, f"{request.method} /v1/{path} is not served here: newsrag serves {ROUTES}.", "not_found")
+
     return app
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body; ApiError (413) past MAX_BODY_BYTES, read no further."""
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(413, f"The request body is over {MAX_BODY_BYTES // 2**20} MB: send a shorter history.",
+                           "request_too_large")
+    return bytes(body)

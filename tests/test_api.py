@@ -17,7 +17,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from rag.api import ApiError, answer_question, api_key, build_api, completion, parse_request
+from rag.api import MAX_BODY_BYTES, ApiError, answer_question, api_key, build_api, completion, parse_request
 from rag.outputs import SOURCES_HEADING, answer_markdown, without_sources
 from rag.prompts import REFUSAL
 from rag.schema import Answer, AnswerSentence, Citation, Refusal, Support
@@ -215,6 +215,13 @@ def test_without_a_login_the_api_is_open_and_an_empty_index_is_a_503(tmp_path, m
             ask(client, user(PLANTED))
         assert empty.value.status_code == 503 and empty.value.response.headers["x-should-retry"] == "false"
         assert "newsrag ingest" in empty.value.message
+        with pytest.raises(openai.InternalServerError):  # before any chunk: an error status, not a broken stream
+            ask(client, user(PLANTED), stream=True)
+        with pytest.raises(openai.NotFoundError) as elsewhere:
+            client.embeddings.create(model="newsrag", input="glowfish")
+        assert "POST /v1/embeddings is not served here" in elsewhere.value.message
+        status, reply = post(f"{running.local_url}v1/chat/completions", b" " * (MAX_BODY_BYTES + 1), {})
+        assert status == 413 and reply["error"]["code"] == "request_too_large"
     finally:
         running.close()
     assert not running.thread.is_alive()
