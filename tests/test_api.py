@@ -202,7 +202,7 @@ def test_the_client_raises_bad_request_for_an_unknown_model(client):
 @pytest.mark.integration
 def test_without_a_login_the_api_is_open_and_an_empty_index_is_a_503(tmp_path, monkeypatch, embedder):
     """In this process: `serve(block=False)` over an index with nothing in it, no login, no key."""
-    from ui.app import serve
+    from ui.server import serve
 
     monkeypatch.delenv("NEWSRAG_API_KEY", raising=False)
     settings = make_settings(tmp_path).replace(ui={"port": 0})
@@ -308,7 +308,7 @@ def test_a_port_in_use_is_one_message_and_urls_a_browser_can_reach():
     import socket
 
     from rag.errors import NewsragError
-    from ui.app import bind, page_url
+    from ui.server import bind, page_url
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
