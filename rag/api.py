@@ -109,7 +109,7 @@ class _ChatRequest(BaseModel):
     model: str
     messages: list[_Message] = Field(min_length=1)
     stream: bool = False
-    newsrag: _Options = _Options()
+    newsrag: _Options | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,8 @@ def parse_request(body: bytes) -> Question:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, f"The request body is not valid JSON: {exc}", "invalid_json") from exc
+    except RecursionError as exc:
+        raise ApiError(400, "The request body is nested too deeply to read.", "invalid_json") from exc
     try:
         request = _ChatRequest.model_validate(data)
     except ValidationError as exc:
@@ -145,7 +147,7 @@ def parse_request(body: bytes) -> Question:
                        "no_question", "messages")
     history = tuple((role, without_sources(text) if role == "assistant" else text) for role, text in said[:-1]
                     if text.strip())
-    options = request.newsrag
+    options = request.newsrag or _Options()
     try:
         filters = typed_filters(options.since, options.until, options.outlet)
     except NewsragError as exc:
@@ -250,9 +252,9 @@ def build_api(settings: Settings) -> FastAPI:
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)], response_model=None)
     async def chat_completions(request: Request) -> JSONResponse | StreamingResponse:
-        question = parse_request(await read_body(request))
         ident, created_at = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
         try:
+            question = parse_request(await read_body(request))
             answer = await run_in_threadpool(answer_question, question, settings)
             if question.stream:
                 return StreamingResponse(iter(chunk_events(answer, ident, created_at)), media_type="text/event-stream",
@@ -261,7 +263,7 @@ def build_api(settings: Settings) -> FastAPI:
         except ApiError:
             raise
         except Exception as exc:  # noqa: BLE001 - logged with its traceback; the client gets one line
-            log.exception("unexpected error while answering %r over the API", question.text)
+            log.exception("unexpected error in %s %s", request.method, request.url.path)
             raise ApiError(500, f"Unexpected error ({type(exc).__name__}); see the server log.", "internal_error") \
                 from exc
 

@@ -168,6 +168,8 @@ def test_the_api_needs_the_bearer_key(server, client):
 @pytest.mark.integration
 @pytest.mark.parametrize(("body", "code"), [
     (b'{"model": "newsrag", "messages": [', "invalid_json"),
+    (b"[" * 100_000 + b"]" * 100_000, "invalid_json"),
+    (b'{"model": "newsrag", "messages": [{"role": "user", "content": "\\ud83d is half"}]}', "invalid_question"),
     (b"\xff\xfe not text", "invalid_json"),
     (b'["a list"]', "invalid_request"),
     (b'{"model": "newsrag"}', "invalid_request"),
@@ -277,6 +279,8 @@ def test_parse_request_takes_the_history_text_parts_and_filters():
     assert question.text == "And when?" and question.stream is True
     assert question.history == (("user", "Who hosts it?"), ("assistant", "Quillhaven [1]."))
     assert question.filters.outlets == ("Gazette",) and str(question.filters.since) == "2024-01-02"
+    plain = parse_request(b'{"model": "newsrag", "newsrag": null, "messages": [{"role": "user", "content": "Hi?"}]}')
+    assert plain.history == () and not plain.filters and plain.stream is False
 
 
 @pytest.mark.unit
