@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rag.errors import ChatStoreError, InputError, cause
+from rag.outputs import source_lines
 from rag.schema import Answer, answer_from_data, json_data
 
 if TYPE_CHECKING:
@@ -305,10 +306,8 @@ class ChatStore:
             if turn["sources"]:
                 lines += ["Sources:", ""]
                 for s in turn["sources"]:
-                    head = f"{s['number']}. {s['title'] or 'Untitled'} ({s['outlet'] or 'unknown outlet'}, " \
-                           f"{s['published'] or 'undated'})"
-                    lines.append(f"{head} {s['url']}".rstrip() if s["url"] else head)
-                    lines += [f"   > {q['sentence']}" for q in s["quotes"][:1]]
+                    quote = s["quotes"][0]["sentence"] if s["quotes"] else ""
+                    lines += source_lines(s["number"], s["title"], s["outlet"], s["published"], s["url"], quote)
                 lines.append("")
             if turn["feedback"]:
                 fb = turn["feedback"]

@@ -138,20 +138,14 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 def format_answer(answer: Any) -> str:
     """The answer and its numbered sources as plain text."""
     from rag.dates import day_text, describe
+    from rag.outputs import marked_text
 
     lines = []
     if answer.dates:
         lines += [f"(dates read from the question: “{answer.dates.text}” = {describe(answer.dates)}; a ranking signal)", ""]
-    if answer.refused:
-        lines.append(answer.text + (f" {answer.refusal.reason}" if answer.refusal and answer.refusal.reason else ""))
-    else:
-        if answer.lead:
-            lines += [f"Answer: {answer.lead} [{answer.lead_citation}]", ""]
-        from rag.answer.citations import render
-
-        marked = [s if s.verdict != "unsupported" else type(s)(s.text + " (unsupported)", s.citations, s.verdict)
-                  for s in answer.sentences]
-        lines.append(render(marked))
+    if answer.lead and not answer.refused:
+        lines += [f"Answer: {answer.lead} [{answer.lead_citation}]", ""]
+    lines.append(marked_text(answer))
     if answer.note:
         lines += ["", f"Note: {answer.note}"]
     if answer.citations:
@@ -357,7 +351,7 @@ def cmd_copy_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from ui.app import serve
+    from ui.server import serve
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if overrides:

@@ -11,7 +11,7 @@ import calendar
 import re
 from datetime import date, timedelta
 
-from rag.schema import DateRange
+from rag.schema import DateRange, Filters
 
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
@@ -40,6 +40,13 @@ def parse_day(value: str | None, label: str) -> date | None:
     if not EARLIEST <= day <= LATEST:
         raise InputError(f"{label} {value} is out of range: use a day between {EARLIEST} and {LATEST}")
     return day
+
+
+def typed_filters(since: str | None, until: str | None, outlet: str | None) -> Filters:
+    """The explicit filters from text an edge received (``ask_news``, the API's ``newsrag`` field, the UI's
+    ``/answer``): YYYY-MM-DD days, inclusive, and one outlet. Raises InputError for a bad day."""
+    outlets = (outlet.strip(),) if outlet and outlet.strip() else ()
+    return Filters(since=parse_day(since, "since"), until=parse_day(until, "until"), outlets=outlets)
 
 
 def _month_range(year: int, month: int) -> tuple[date, date]:

@@ -14,7 +14,6 @@ logging goes to stderr.
 from __future__ import annotations
 
 import logging
-from datetime import date
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
@@ -22,9 +21,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from rag.config import LLM_PROVIDERS, MAX_TOP_K, Settings
-from rag.dates import day_text, parse_day
+from rag.dates import day_text, typed_filters
 from rag.errors import NewsragError
-from rag.schema import Answer, Filters, Hit
+from rag.outputs import AnswerOut, answer_out, iso_day
+from rag.schema import Hit
 
 log = logging.getLogger(__name__)
 
@@ -56,61 +56,11 @@ class SearchResult(BaseModel):
     passages: list[PassageOut]
 
 
-class CitationOut(BaseModel):
-    """A numbered source of an answer; ``quote`` is the sentence of it that supports the answer."""
-
-    number: int
-    title: str
-    outlet: str
-    published: str | None
-    date: str
-    url: str
-    source: str
-    quote: str = Field(description="the supporting sentence from this source, or '' when none was quoted")
-    also_reported: list[str] = Field(description="other outlets that carried a near-identical passage")
-
-
-class AnswerOut(BaseModel):
-    question: str
-    text: str = Field(description="the answer with [n] markers numbered as in citations (the refusal when refused)")
-    lead: str = Field(description="the shortest span of a source that answers, or ''")
-    refused: bool
-    refusal_reason: str = Field(description="why the articles do not answer the question, or ''")
-    refusal_kind: str | None
-    citations: list[CitationOut]
-    note: str
-    provider: str
-
-
-def _filters(since: str | None, until: str | None, outlet: str | None) -> Filters:
-    """The explicit filters, checked as ``newsrag ask`` checks --since/--until/--outlet (InputError if bad)."""
-    outlets = (outlet.strip(),) if outlet and outlet.strip() else ()
-    return Filters(since=parse_day(since, "since"), until=parse_day(until, "until"), outlets=outlets)
-
-
-def _published(day: date | None) -> str | None:
-    return day.isoformat() if day else None
-
-
 def passage_out(hit: Hit) -> PassageOut:
     p = hit.passage
-    return PassageOut(text=p.text, title=p.title, outlet=p.outlet, published=_published(p.published),
+    return PassageOut(text=p.text, title=p.title, outlet=p.outlet, published=iso_day(p.published),
                       date=day_text(p.published), url=p.url, source=p.source, article_id=p.article_id,
                       chunk_id=p.chunk_id, score=round(float(hit.score), 6))
-
-
-def answer_out(result: Answer) -> AnswerOut:
-    quotes: dict[int, str] = {}
-    for sentence in result.sentences:
-        for support in sentence.support:
-            quotes.setdefault(support.citation, support.sentence)
-    citations = [CitationOut(number=c.number, title=c.title, outlet=c.outlet, published=_published(c.published),
-                             date=day_text(c.published), url=c.url, source=c.source, quote=quotes.get(c.number, ""),
-                             also_reported=list(c.also_reported)) for c in result.citations]
-    refusal = result.refusal
-    return AnswerOut(question=result.question, text=result.text, lead=result.lead, refused=result.refused,
-                     refusal_reason=refusal.reason if refusal else "", refusal_kind=refusal.kind if refusal else None,
-                     citations=citations, note=result.note, provider=result.provider)
 
 
 def build_server(settings: Settings) -> MCPServer:
@@ -132,7 +82,7 @@ def build_server(settings: Settings) -> MCPServer:
         if not query:
             raise ToolError("query is empty: give the words to search the articles for.")
         try:
-            filters = _filters(since, until, outlet)
+            filters = typed_filters(since, until, outlet)
             if problem := invalid_input(query, filters, k, None):
                 raise ToolError(problem.replace("top_k", "k"))
             retrieval = get_engine(settings).retriever.search(query, filters, top_k=k)
@@ -154,7 +104,7 @@ def build_server(settings: Settings) -> MCPServer:
         if provider is not None and provider not in LLM_PROVIDERS:
             raise ToolError(f"provider must be one of {', '.join(LLM_PROVIDERS)}, got {provider!r}")
         try:
-            filters = _filters(since, until, outlet)
+            filters = typed_filters(since, until, outlet)
         except NewsragError as exc:
             raise ToolError(str(exc)) from exc
         for event in ask(question, None, filters, settings, provider=provider):

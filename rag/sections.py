@@ -157,6 +157,8 @@ class UISettings(Section):
     port: int = Field(7860, ge=0, le=65535, description="a TCP port; 0 picks a free one")
     auth_user: str = ""
     auth_password_env: str = "NEWSRAG_UI_PASSWORD"
+    api: bool = True
+    api_key_env: str = "NEWSRAG_API_KEY"
     max_upload_mb: float = Field(20.0, gt=0, le=MAX_FILE_MB)
     max_upload_files: int = Field(50, ge=1, le=10000)
 

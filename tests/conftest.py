@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 ARTICLES = DATA / "articles"
 BAD = DATA / "bad"
@@ -90,3 +95,22 @@ def wait_until_up(url: str, proc, seconds: float, what: str, log: Path | None = 
     if proc is not None:
         proc.kill()
     pytest.fail(f"{what} did not answer within {seconds:.0f} s")
+
+
+@contextmanager
+def served(config: Path, port: int, log: Path, env: dict[str, str]) -> Iterator[str]:
+    """`newsrag --config CONFIG serve` in a child process, its output in ``log``, until the block ends; its URL
+    (``port`` is the one the config names). Stopped with SIGTERM, then SIGKILL after 20 s."""
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--config", str(config), "serve"], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            wait_until_up(url, proc, 180, "newsrag serve", log)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ARTICLES, BAD, free_port, wait_until_up
+from .conftest import ARTICLES, BAD, ROOT, free_port, served
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -38,20 +37,9 @@ def serving(root: Path, before: Callable[[list[str], dict[str, str]], object] | 
         subprocess.run([*cli, "ingest", "-q"], cwd=ROOT, env=env, check=True, timeout=300)
         if before is not None:
             before(cli, env)
-    port = config.read_text().rsplit("port = ", 1)[1].strip()
-    log = (root / "serve.log").open("w")
-    proc = subprocess.Popen([*cli, "serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_up(url, proc, 180, "newsrag serve", root / "serve.log")
+    port = int(config.read_text().rsplit("port = ", 1)[1].strip())
+    with served(config, port, root / "serve.log", env) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -188,7 +188,7 @@ from rag.cli import main
 from rag.config import load_settings
 assert main(["--config", sys.argv[1], "ingest", "-q"]) == 0
 assert main(["--config", sys.argv[1], "ask", "Which town will host the first Glowfish Festival?"]) == 0
-from ui.app import serve
+from ui.server import serve
 app = serve(load_settings(sys.argv[1]), block=False)
 with urllib.request.urlopen(app.local_url, timeout=30) as reply:
     assert reply.status == 200

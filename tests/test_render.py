@@ -56,7 +56,7 @@ def test_report_rows_put_failures_first():
 def test_login_needs_a_password_from_the_environment(monkeypatch):
     from rag.config import Settings
     from rag.errors import ConfigError
-    from ui.app import auth
+    from ui.server import auth
 
     assert auth(Settings()) is None  # no login by default
     settings = Settings().replace(ui={"auth_user": "editor"})

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import LLM_PROVIDERS, Settings
-from rag.dates import parse_day
-from rag.errors import ConfigError, NewsragError
+from rag.dates import parse_day, typed_filters
+from rag.errors import NewsragError
 from rag.schema import ArticleReport, Filters, IngestReport
 from ui import render
 
@@ -82,9 +82,8 @@ class Handlers:
         """Answer a question from the indexed articles; returns the whole structured answer as JSON."""
         from rag.service import answer, answer_dict
 
-        filters = Filters(parse_day(since, "since"), parse_day(until, "until"), tuple(o for o in [outlet] if o))
-        return answer_dict(answer(question, None, filters, self.settings, provider=provider or None,
-                                  top_k=top_k or None))
+        return answer_dict(answer(question, None, typed_filters(since, until, outlet), self.settings,
+                                  provider=provider or None, top_k=top_k or None))
 
     # -- index -------------------------------------------------------------------------------------
 
@@ -244,44 +243,4 @@ def build_app(settings: Settings) -> Any:
             rescan_btn.click(rescan, None, index_outputs, api_name="rescan")
         gr.api(h.answer_api, api_name="answer")
         app.load(h.overview, None, [stats, outlets], api_visibility="private")
-    return app
-
-
-def auth(settings: Settings) -> tuple[str, str] | None:
-    if not settings.ui.auth_user:
-        return None
-    password = os.environ.get(settings.ui.auth_password_env, "")
-    if not password:
-        raise ConfigError(f"[ui] auth_user is set: put the password in the environment variable "
-                          f"{settings.ui.auth_password_env}")
-    return settings.ui.auth_user, password
-
-
-def serve(settings: Settings, open_browser: bool = False, watch: bool = False, block: bool = True) -> Any:
-    """Start the app (and the folder watcher); blocks unless ``block`` is False."""
-    from rag.service import get_engine
-
-    login = auth(settings)
-    app = build_app(settings)
-    try:
-        get_engine(settings).warm()
-    except NewsragError as exc:
-        log.warning("%s", exc)
-    if watch:
-        from ingest.watch import start_watcher
-
-        start_watcher(settings)
-    app.queue(default_concurrency_limit=8)
-    app.launch(
-        server_name=settings.ui.host,
-        server_port=settings.ui.port or None,
-        inbrowser=open_browser,
-        auth=login,
-        show_error=True,
-        prevent_thread_lock=not block,
-        css=render.CSS,
-        head=render.HEAD,
-        max_file_size=f"{settings.ui.max_upload_mb:g}mb",
-        quiet=True,
-    )
     return app
