@@ -382,6 +382,21 @@ def copy_store(source: Store, target: Store, batch: int = 1000) -> tuple[int, in
     return chunks, len(records)
 
 
+def copy_index(settings: Settings, target_settings: Settings) -> tuple[int, int, str, str]:
+    """Copy the index of ``settings`` into the store of ``target_settings`` (for example a Chroma server) and
+    build the target's lexical index. Returns (chunks, articles, source location, target location)."""
+    from rag.bm25 import lexical_cache
+    from rag.embed import get_embedder
+
+    name = get_embedder(settings.embed).name
+    source, target = open_store(settings, name), open_store(target_settings, name)
+    if source.location == target.location:
+        raise NewsragError("the source and the target are the same index")
+    chunks, articles = copy_store(source, target)
+    lexical_cache(target_settings, target).refresh()
+    return chunks, articles, source.location, target.location
+
+
 _STORES: dict[tuple[Any, ...], Store] = {}
 _STORES_LOCK = threading.Lock()
 
