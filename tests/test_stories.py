@@ -46,7 +46,7 @@ def test_an_article_joins_a_similar_story_in_its_window_and_starts_one_otherwise
 
 @pytest.mark.unit
 def test_shared_rare_names_lift_a_weaker_match_over_the_threshold():
-    table = StoryTable(Params(threshold=0.65))
+    table = StoryTable(Params(threshold=0.65, entity_weight=0.5))
     for i in range(5):  # names in every article weigh nothing; "hamlin" is rare
         table.assign(f"x{i}", "h", feats([0, 0, 1, i, 0], found="week usa"))
     table.assign("a", "h", feats([1, 0, 0, 0, 0], found="hamlin bills week usa"))
