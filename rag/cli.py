@@ -132,6 +132,34 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- stories ------------------------------------------------------------------------------------
+
+
+def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.embed import get_embedder
+    from rag.store import open_store
+    from rag.stories import listing
+
+    found, current = listing(settings, open_store(settings, get_embedder(settings.embed).name))
+    shown = [s for s in found if len(s.articles) >= args.min_articles][: args.limit]
+    if not current:
+        _err("newsrag: the story table does not match the index (changed since the last ingest): run `newsrag "
+             "ingest` to update it")
+    if args.json:
+        _out(json.dumps({"current": current, "stories": len(found), "stories_shown": [
+            {"id": s.id, "first": s.first, "last": s.last,
+             "articles": [{"article_id": a, "published": d, "title": t} for a, d, t in s.articles]}
+            for s in shown]}, indent=2, ensure_ascii=False))
+        return 0
+    _out(f"{len(found)} stories, {sum(len(s.articles) > 1 for s in found)} of them with more than one article")
+    for story in shown:
+        span = f"{story.first or 'date unknown'} to {story.last or 'date unknown'}"
+        _out(f"\n{story.id}: {len(story.articles)} article(s), {span}")
+        for _, day, title in story.articles:
+            _out(f"  {day or 'date unknown':10}  {title}")
+    return 0
+
+
 # -- ask ----------------------------------------------------------------------------------------
 
 
@@ -396,6 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("stories", help="the stories: articles about one event, grouped at ingest")
+    p.add_argument("--min-articles", type=int, default=2, metavar="N", help="only stories of N+ articles (default 2)")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N stories, largest first (default 20)")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_stories)
 
     p = sub.add_parser("ask", help="answer a question from the indexed articles, with sources")
     p.add_argument("question")

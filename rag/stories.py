@@ -368,3 +368,12 @@ def stories(table: StoryTable, titles: Callable[[Iterable[str]], dict[str, str]]
         out.append(Story(story, tuple((a, date.fromordinal(d).isoformat() if d else "", names.get(a, ""))
                                       for d, a in rows)))
     return sorted(out, key=lambda s: (len(s.articles), s.last, s.id), reverse=True)
+
+
+def listing(settings: Settings, store: Store) -> tuple[list[Story], bool]:
+    """Every story of the index with its articles' titles, largest first, and whether the table matches the
+    store (False after a change no ingest has seen: a copy into the store, an interrupted run)."""
+    table = open_table(settings)
+    records = store.records(table.row)
+    return stories(table, lambda ids: {a: records[a].title for a in ids if a in records}), \
+        bool(table.version) and table.version == store.version()

@@ -131,6 +131,14 @@ def test_ingest_gives_each_article_a_story_and_prune_updates_the_table(tmp_path:
     table = open_table(settings)
     assert sorted(len(m) for m in table.members.values()) == [1, 2] and table.story_of("x") is None
 
+    from rag.store import open_store
+    from rag.stories import listing
+
+    found, current = listing(settings, open_store(settings, embedder.name))
+    assert current and [(s.id, [(d, t) for _, d, t in s.articles]) for s in found] == [
+        (strike, [("2024-02-21", "Velmora rail strike enters day two"), ("2024-02-23", "Velmora strike talks")]),
+        (first["Sarnia olive harvest falls"], [("2024-02-21", "Sarnia olive harvest falls")])]
+
 
 @pytest.mark.unit
 def test_a_lost_table_is_rebuilt_from_chroma_and_an_index_without_stories_gets_them(tmp_path: Path):
@@ -179,3 +187,31 @@ def test_the_real_model_groups_two_reports_of_one_event_apart_from_another(tmp_p
                                               "Rescuers search rubble after Kell quake",
                                               "Kell central bank raises interest rates"))
     assert quake == rescue != bank
+
+
+@pytest.mark.unit
+def test_a_run_killed_before_the_table_is_saved_leaves_a_table_the_next_run_completes(tmp_path: Path, monkeypatch):
+    from ingest.index import ingest_paths
+    from rag.stories import StoryTable, open_table
+
+    folder, embedder = tmp_path / "articles", FakeEmbedder()
+    settings = make_settings(tmp_path, folder)
+    write(folder, "s1.txt", "Velmora rail strike begins", "2024-02-20", STRIKE.format(day="Tuesday", extra=""))
+    ingest_paths([folder], settings, embedder=embedder)
+    write(folder, "s2.txt", "Velmora rail strike day two", "2024-02-21", STRIKE.format(day="Wednesday", extra=""))
+    write(folder, "o.txt", "Sarnia olive harvest falls", "2024-02-21", OLIVES)
+    save = StoryTable.save
+
+    def killed(self, path, version):
+        raise KeyboardInterrupt  # as a kill between the last chunk write and the table's rename
+
+    monkeypatch.setattr(StoryTable, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_paths([folder], settings, embedder=embedder)
+    assert len(open_table(settings)) == 1  # the table of the run before
+    monkeypatch.setattr(StoryTable, "save", save)
+    report = ingest_paths([folder], settings, embedder=embedder)
+    assert report.chunks_embedded == 0 and any("interrupted" in note for note in report.notes)
+    table, given = open_table(settings), stories_of(settings, embedder)
+    assert len(table) == 3 and len(set(given.values())) == 2
+    assert {table.story_of(a) for a in table.row} == set(given.values())
