@@ -5,10 +5,11 @@ Two collections:
 * ``<name>`` holds chunks: our own embeddings (cosine) and metadata: the chunk
   text (``text``), and for filters and citations article id and hash, position,
   offsets, title, outlet, URL, ``published`` ISO date and ``published_key``
-  YYYYMMDD integer for range filters. The text is metadata, not Chroma's
-  document, because Chroma indexes every document for trigram full-text search,
-  which newsrag never uses (BM25 is its own): that index took 0.5 ms per chunk to
-  write and made the database 1.6x larger. Indexes written with the text as the
+  YYYYMMDD integer for range filters, and the article's ``story`` id
+  (:mod:`rag.stories`). The text is metadata, not Chroma's document, because
+  Chroma indexes every document for trigram full-text search, which newsrag
+  never uses (BM25 is its own): that index took 0.5 ms per chunk to write and
+  made the database 1.6x larger. Indexes written with the text as the
   document still read (:func:`chunk_text`).
 * ``<name>_articles`` is the manifest, one record per article key: its status
   (``pending`` while being written, ``done``, or ``alias`` of another article),
