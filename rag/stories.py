@@ -376,4 +376,4 @@ def listing(settings: Settings, store: Store) -> tuple[list[Story], bool]:
     table = open_table(settings)
     records = store.records(table.row)
     return stories(table, lambda ids: {a: records[a].title for a in ids if a in records}), \
-        bool(table.version) and table.version == store.version()
+        table.version == store.version()

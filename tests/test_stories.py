@@ -215,3 +215,30 @@ def test_a_run_killed_before_the_table_is_saved_leaves_a_table_the_next_run_comp
     table, given = open_table(settings), stories_of(settings, embedder)
     assert len(table) == 3 and len(set(given.values())) == 2
     assert {table.story_of(a) for a in table.row} == set(given.values())
+
+
+@pytest.mark.unit
+def test_a_timeline_lists_a_storys_articles_by_date_with_their_lead_sentences(tmp_path: Path):
+    from ingest.index import ingest_paths
+    from rag.store import open_store
+    from rag.stories import open_table
+    from rag.timeline import find_story, lead, timeline
+
+    folder, embedder = tmp_path / "articles", FakeEmbedder()
+    settings = make_settings(tmp_path, folder)
+    write(folder, "s2.txt", "Velmora rail strike day two", "2024-02-21",
+          "By Staff.\n\n" + STRIKE.format(day="Wednesday", extra=""))
+    write(folder, "s1.txt", "Velmora rail strike begins", "2024-02-20", STRIKE.format(day="Tuesday", extra=""))
+    write(folder, "o.txt", "Sarnia olive harvest falls", "2024-02-21", OLIVES)
+    ingest_paths([folder], settings, embedder=embedder)
+    table = open_table(settings)
+    story = find_story(table, "What happened in the Velmora strike?")
+    assert story == table.story_of(next(a for a in table.row if table.feats[table.row[a]].title >= {"begins"}))
+    assert find_story(table, story) == story and find_story(table, "zebra crossing") is None
+    events = timeline(open_store(settings, embedder.name), table, story)
+    assert [(e.published.isoformat(), e.title) for e in events] == [
+        ("2024-02-20", "Velmora rail strike begins"), ("2024-02-21", "Velmora rail strike day two")]
+    assert all(e.sentence.startswith("Rail workers in Velmora began a strike over pay on") for e in events)
+    assert events[0].start == 0 and events[1].start > 0  # "By Staff." is too short to be a lead
+    assert lead("Short. Then a sentence of at least eight words follows here.") == (
+        "Then a sentence of at least eight words follows here.", 7, 60)
