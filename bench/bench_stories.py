@@ -9,10 +9,15 @@ on the tune half picks the setting, reported on the test half. The baseline, tun
 article joins the story of the earlier article (within the same date window) whose title has the most
 content words in common with its own (Jaccard), if that reaches a threshold; else it starts a story.
 
-Time: whole-process `newsrag ingest` of a corpus into a fresh index with [stories] enabled = true and
-false, alternated, ``--runs`` times each (min and median), plus the time the runs spent in story code.
+Also: the embedding alone and every article alone, pairwise precision/recall/F1 beside B-cubed, the ten
+best settings on the tune half with their test F1, and which gold stories the shipped setting splits or
+merges (``errors``).
 
-    python bench/bench_stories.py [--runs 3] [--corpus PATH] [--skip-time]
+Time: whole-process `newsrag -v ingest` of the first ``--articles`` articles of a corpus (realtimeqa-dev
+by default) into a fresh index with [stories] enabled = true and false, alternated, ``--runs`` times each
+(min and median), plus the share of each run with stories spent in story code (from its ``-v`` log line).
+
+    python bench/bench_stories.py [--runs 3] [--articles 100] [--corpus PATH] [--work DIR] [--skip-time]
 """
 
 from __future__ import annotations
