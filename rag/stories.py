@@ -24,6 +24,7 @@ killed run, a copy into the store, a deleted or damaged table, an index built be
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.errors import StoreError, index_error
 from rag.text import STOPWORDS, fold, terms
 
 if TYPE_CHECKING:
@@ -256,14 +258,19 @@ class StoryTable:
                 "story": [self.story[r] for r in rows], "hash": [self.hash[r] for r in rows],
                 "title": [sorted(f.title) for r in rows if (f := self.feats[r])],
                 "names": [sorted(f.names) for r in rows if (f := self.feats[r])]}
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, meta=np.array(json.dumps(meta)), vectors=self.vectors[rows] if rows else self.vectors[:0],
-                     days=self.days[rows])
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.savez(fh, meta=np.array(json.dumps(meta)),
+                         vectors=self.vectors[rows] if rows else self.vectors[:0], days=self.days[rows])
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:  # a full disk or a read-only folder is named; the next ingest rebuilds the table
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise index_error(exc, path.parent) or StoreError(f"Cannot write the story table {path}: {exc}") from exc
         self.version = version
         self.dirty = False
 

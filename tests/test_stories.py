@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.errors import StoreError
 from rag.stories import Features, Params, StoryTable, names
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
@@ -78,6 +79,10 @@ def test_the_table_saves_and_loads_and_a_damaged_file_is_an_empty_table(tmp_path
     assert again.version == "v1" and again.members == table.members and not again.dirty
     assert again.feats[again.row["a"]] is not None and again.feats[again.row["a"]].names == {"oakland"}
     assert again.story_of("b") == "a" and again.hash[again.row["b"]] == "h2"
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the stories folder should be")
+    with pytest.raises(StoreError, match="Cannot write the story table"):
+        table.save(blocked / "news.npz", "v2")
     path.write_bytes(b"not a table")
     assert len(StoryTable.load(path, Params())) == 0 and StoryTable.load(path, Params()).version == ""
 
