@@ -1,4 +1,4 @@
-"""``newsrag``: ingest | ask | chats | feedback | serve | mcp | eval | stats | copy-index.
+"""``newsrag``: ingest | ask | chats | feedback | serve | mcp | eval | stats | stories | timeline | copy-index.
 
 Thin: parse arguments, call the library, print. Heavy modules (torch, chromadb,
 gradio) are imported inside the command that needs them, so ``newsrag --help``
@@ -106,6 +106,58 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     top = ", ".join(f"{name} ({n})" for name, n in stats.outlets[:10])
     more = f" and {len(stats.outlets) - 10} more" if len(stats.outlets) > 10 else ""
     _out(f"outlets:         {len(stats.outlets)}: {top}{more}")
+    return 0
+
+
+# -- stories ------------------------------------------------------------------------------------
+
+
+def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.embed import get_embedder
+    from rag.store import open_store
+    from rag.stories import listing
+
+    found, current = listing(settings, open_store(settings, get_embedder(settings.embed).name))
+    shown = [s for s in found if len(s.articles) >= args.min_articles][: args.limit]
+    if not current:
+        _err("newsrag: the story table does not match the index (changed since the last ingest): run `newsrag "
+             "ingest` to update it")
+    if args.json:
+        _out(json.dumps({"current": current, "stories": len(found), "stories_shown": [
+            {"id": s.id, "first": s.first, "last": s.last,
+             "articles": [{"article_id": a, "published": d, "title": t} for a, d, t in s.articles]}
+            for s in shown]}, indent=2, ensure_ascii=False))
+        return 0
+    _out(f"{len(found)} stories, {sum(len(s.articles) > 1 for s in found)} of them with more than one article")
+    for story in shown:
+        span = f"{story.first or 'date unknown'} to {story.last or 'date unknown'}"
+        _out(f"\n{story.id}: {len(story.articles)} article(s), {span}")
+        for _, day, title in story.articles:
+            _out(f"  {day or 'date unknown':10}  {title}")
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.embed import get_embedder
+    from rag.store import open_store
+    from rag.stories import open_table
+    from rag.timeline import find_story, timeline
+
+    store = open_store(settings, get_embedder(settings.embed).name)
+    table = open_table(settings)
+    story = find_story(table, args.story)
+    if story is None:
+        raise InputError(f"No story matches {args.story!r}: `newsrag stories` lists them")
+    events = timeline(store, table, story)
+    if args.json:
+        from rag.schema import json_data
+
+        _out(json.dumps({"story": story, "events": [json_data(e) for e in events]}, indent=2, ensure_ascii=False))
+        return 0
+    _out(f"{story}: {len(events)} article(s)")
+    for e in events:
+        _out(f"\n{e.published.isoformat() if e.published else 'date unknown':10}  {e.sentence}")
+        _out(f"{'':10}  -- {e.title}{f' ({e.outlet})' if e.outlet else ''}{f' {e.url}' if e.url else ''}")
     return 0
 
 
@@ -347,6 +399,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("stories", help="the stories: articles about one event, grouped at ingest")
+    p.add_argument("--min-articles", type=int, default=2, metavar="N", help="only stories of N+ articles (default 2)")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N stories, largest first (default 20)")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_stories)
+
+    p = sub.add_parser("timeline", help="a story's articles in date order, one cited sentence each")
+    p.add_argument("story", metavar="STORY", help="a story id (see `newsrag stories`) or words naming it")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_timeline)
 
     p = sub.add_parser("ask", help="answer a question from the indexed articles, with sources")
     p.add_argument("question")
