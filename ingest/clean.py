@@ -14,7 +14,7 @@ _JUNK_LINE = re.compile(
     r"""^\W*(
         source\ link | rate\ this\ post | leave\ a\ (comment|reply) | share\ this(\ article|\ story)?:? |
         advertisement | advertising | ad | sponsored(\ content)? | related(\ articles|\ stories|\ content)?:? |
-        (click|tap)\ here\b.* | subscribe\b.* | sign\ up\b.* | follow\ us\b.* | share\ on\ \w+ |
+        share\ on\ \w+ |
         you\ may\ also\ like:? | recommended(\ for\ you)?:? | comments? | print | email | tweet | facebook |
         \d+\s+comments? | skip\ to\ (main\ )?content | back\ to\ top | loading\.* | image:.* | photo:.* |
         (video\ )?ad\ feedback\b.* | (\d+\.\ )?how\ relevant\ is\ this\ ad\ to\ you\?? |
@@ -37,8 +37,8 @@ _JUNK_LINE = re.compile(
 # Link teasers and promotions: a whole line that only points elsewhere ("READ MORE: <another headline>",
 # "Related:", "Watch:", "Follow every game: ..."), at most 40 words.
 _TEASER_LINE = re.compile(
-    r"""^\W*(read\ more\b(?!\ than\b)|related\s*:|more\s*:|see\ also\s*:|also\ read\s*:|watch\s*:|listen\s*:|story\s*:|
-        learn\ more\s*:|follow\ (every\ game|live\ updates|along)\b|more\ (coverage|stories|news)\ from\b)""",
+    r"""^\W*(read\ more\b(?!\ than\b) | follow\ (every\ game|live\ updates|along)\b | more\ (coverage|stories|news)\ from\b |
+        (related|more|see\ also|also\ read|watch|listen|story|learn\ more)\s*:\s*(?=(?-i:[A-Z0-9'‘"“])|$))""",
     re.IGNORECASE | re.VERBOSE,
 )
 # Sign-up, subscription and social prompts, tested sentence by sentence. A sentence is one only when it has no
@@ -49,7 +49,8 @@ _PROMPTS = [re.compile(p, re.IGNORECASE) for p in (
     r"^\W*(sign up|subscribe)\b|(^\W*|[:?!,]\s*|\b(you can|please)\s+)(sign up|subscribe)\b.{0,60}\b(here|today|now|for free)\b",
     r"\b(support(ing)?|empower)\b.{0,30}\bjournalism\b|\bbecome a (digital )?subscriber\b|\bconsider a subscription\b"
     r"|^\W*(just |only )?for ([\w ]{0,25} )?subscribers\b|\bare for [\w ]{0,25}subscribers\b|\bsubscriber[- ]only\b",
-    r"^\W*follow\b.{0,60}\bon (twitter|x|facebook|instagram|threads|tiktok|bluesky|linkedin)\b",
+    r"^\W*follow\b.{0,60}\bon (twitter|x|facebook|instagram|threads|tiktok|bluesky|linkedin)\b|^\W*follow us\b"
+    r"|^\W*(click|tap) here\b",
 )]
 # A reporter's contact line: a sentence that starts "Follow/Reach/Contact/Email/Call/Send" and gives a social media
 # handle, or an e-mail address in a line of its own or one that speaks of reporting ("covers", "reporter", "tips").
@@ -81,7 +82,7 @@ _CREDIT = re.compile(
 _PAREN_CREDIT = re.compile(r"\s*\((?:(?:AP|AFP|Reuters|REUTERS|EPA|Getty Images|Bloomberg)(?: [Ff]ile)? [Pp]hotos?"
                            r"(?:/[^()]{1,60})?|(?:[Pp]hoto|[Ii]mage)(?: credit)?: [^()]{1,60})\)")
 _COURTESY = re.compile(r"(?:(?<=[.!?”\"’)])\s+|^)[Cc]ourtesy(?: of)? [A-Z][^.!?]{0,60}$")
-_READ_MORE_TAIL = re.compile(r"(?<=[.!?”\"’)])\s+Read more\b(?! than\b).{0,140}$")
+_READ_MORE_TAIL = re.compile(r"(?<=[.!?”\"’)])\s+Read more\b(?! than\b).{0,140}$|\s+Prev\s+Next$")
 
 _COPYRIGHT_LEAD = re.compile(r"^(?:copyright\b|©|\(c\)|\d{4}(?:\s*[-–]\s*\d{4})?|[\s,])+", re.IGNORECASE)
 _COPYRIGHT_TAIL = re.compile(
