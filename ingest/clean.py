@@ -60,7 +60,12 @@ _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.\w[\w.]*")
 _NEWSROOM = re.compile(r"\b(covers|reporter|columnist|writer|editor|correspondent|producer|journalism|twitter|tips?)\b",
                        re.IGNORECASE)
 _REPORTED = re.compile(r"[“”\"]|\b(said|says|told|tells|reported|according to)\b", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE_END = re.compile(r"[.!?]\s+")
+# a sentence can only be a prompt if it holds one of these, lower-cased (plain substring tests: a regex scan of a
+# 2 MB line costs seconds)
+_PROMPT_HINTS = ("newsletter", "sign up", "signing up", "subscri", "inbox", "receive", "delivered", "provides you",
+                 "journalism", "follow", "click here", "tap here", "reach", "contact", "mail", "call", "send", "@")
+_MAX_PROMPT_CHARS = 600  # longer sentences are never prompts (and the patterns' ".*" stays linear on huge lines)
 _LEAD_WORDS = 12  # a prompt after at most this many words ("Gifts got you stumped?", a one-line bio) takes the line
 
 # Image credits inside a line: "<caption>. Brandon Bell/Getty Images", "... Yui Mok/Pool/AP <next caption>",
@@ -82,7 +87,9 @@ _CREDIT = re.compile(
 _PAREN_CREDIT = re.compile(r"\s*\((?:(?:AP|AFP|Reuters|REUTERS|EPA|Getty Images|Bloomberg)(?: [Ff]ile)? [Pp]hotos?"
                            r"(?:/[^()]{1,60})?|(?:[Pp]hoto|[Ii]mage)(?: credit)?: [^()]{1,60})\)")
 _COURTESY = re.compile(r"(?:(?<=[.!?”\"’)])\s+|^)[Cc]ourtesy(?: of)? [A-Z][^.!?]{0,60}$")
-_READ_MORE_TAIL = re.compile(r"(?<=[.!?”\"’)])\s+Read more\b(?! than\b).{0,140}$|\s+Prev\s+Next$")
+_READ_MORE_TAIL = re.compile(r"(?<=[.!?”\"’)])\s+Read more\b(?! than\b).{0,140}$")
+_PREV_NEXT = re.compile(r"\s+Prev\s+Next$")  # a gallery's buttons
+_INLINE = (("(", _PAREN_CREDIT), ("/", _CREDIT), ("ourtesy", _COURTESY), ("Read more", _READ_MORE_TAIL), ("Next", _PREV_NEXT))
 
 _COPYRIGHT_LEAD = re.compile(r"^(?:copyright\b|©|\(c\)|\d{4}(?:\s*[-–]\s*\d{4})?|[\s,])+", re.IGNORECASE)
 _COPYRIGHT_TAIL = re.compile(
@@ -128,7 +135,7 @@ def copyright_owner(line: str) -> str | None:
 
 def _is_prompt(sentence: str, line: str) -> bool:
     """Whether one sentence of ``line`` is a sign-up, subscription, social or reporter-contact prompt."""
-    if _REPORTED.search(sentence):
+    if len(sentence) > _MAX_PROMPT_CHARS or _REPORTED.search(sentence):
         return False
     if _CONTACT.match(sentence) and (_HANDLE.search(sentence) or (
             _EMAIL.search(sentence) and (_NEWSROOM.search(line) or sentence.strip() == line.strip()))):
@@ -141,9 +148,13 @@ def prompt_start(line: str) -> int | None:
     :data:`_LEAD_WORDS` words), the offset of the first prompt sentence after real text, or None when there is none.
     "The owls were named Axl and Slash. For more odd news, sign up to the Tall Tales newsletter." keeps its first
     sentence."""
+    lowered = line.lower()
+    if not any(hint in lowered for hint in _PROMPT_HINTS):
+        return None  # most lines: a few substring tests, no sentence splitting
     starts = [0] + [m.end() for m in _SENTENCE_END.finditer(line)]
     for start, end in zip(starts, starts[1:] + [len(line)]):
-        if _is_prompt(line[start:end], line):
+        sentence = lowered[start:end]
+        if any(hint in sentence for hint in _PROMPT_HINTS) and _is_prompt(line[start:end], line):
             return 0 if len(line[:start].split()) <= _LEAD_WORDS else start
     return None
 
@@ -161,7 +172,11 @@ def strip_clutter(line: str) -> str | None:
     cut = prompt_start(line)
     if cut == 0:
         return None
-    cleaned = _READ_MORE_TAIL.sub("", _COURTESY.sub("", _CREDIT.sub("", _PAREN_CREDIT.sub("", line[:cut])))).strip()
+    cleaned = line[:cut]
+    for hint, pattern in _INLINE:  # each pattern only runs on lines holding its hint: the scans cost on huge lines
+        if hint in cleaned:
+            cleaned = pattern.sub("", cleaned)
+    cleaned = cleaned.strip()
     return cleaned if cleaned or not line.strip() else None
 
 
