@@ -133,6 +133,11 @@ def copyright_owner(line: str) -> str | None:
     return owner if re.search(r"\b(Inc|Ltd|Co|Corp)\.$", owner) else owner.rstrip(".")
 
 
+def _hinted(text: str) -> bool:
+    lowered = text.lower()
+    return any(hint in lowered for hint in _PROMPT_HINTS)
+
+
 def _is_prompt(sentence: str, line: str) -> bool:
     """Whether one sentence of ``line`` is a sign-up, subscription, social or reporter-contact prompt."""
     if len(sentence) > _MAX_PROMPT_CHARS or _REPORTED.search(sentence):
@@ -148,13 +153,11 @@ def prompt_start(line: str) -> int | None:
     :data:`_LEAD_WORDS` words), the offset of the first prompt sentence after real text, or None when there is none.
     "The owls were named Axl and Slash. For more odd news, sign up to the Tall Tales newsletter." keeps its first
     sentence."""
-    lowered = line.lower()
-    if not any(hint in lowered for hint in _PROMPT_HINTS):
+    if not _hinted(line):
         return None  # most lines: a few substring tests, no sentence splitting
     starts = [0] + [m.end() for m in _SENTENCE_END.finditer(line)]
     for start, end in zip(starts, starts[1:] + [len(line)]):
-        sentence = lowered[start:end]
-        if any(hint in sentence for hint in _PROMPT_HINTS) and _is_prompt(line[start:end], line):
+        if _hinted(line[start:end]) and _is_prompt(line[start:end], line):
             return 0 if len(line[:start].split()) <= _LEAD_WORDS else start
     return None
 
