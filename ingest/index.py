@@ -37,6 +37,7 @@ from rag.config import Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import LoadError
 from rag.manifest import ArticleRecord, chunk_metadata
+from rag.outlets import outlet_names
 from rag.schema import Article, ArticleReport, Chunk, IngestReport, Outcome
 from rag.store import Store, open_store
 from rag.stories import StoryTable, features, open_table, sync, table_path
@@ -85,6 +86,7 @@ class Indexer:
         self.embedder = embedder
         self.chunker = Chunker(settings.chunk, embedder.count_tokens, embedder.max_tokens, embedder.count_tokens_batch)
         self.fingerprint = fingerprint(settings, embedder)
+        self.outlets = outlet_names(settings.ingest.outlets)
         self.on_report = on_report
         self.reports: list[ArticleReport] = []
         self.seen_ids: set[str] = set()
@@ -120,7 +122,10 @@ class Indexer:
 
     def process(self, batch: Sequence[Article]) -> None:
         """Diff a batch of articles against the manifest and write what changed. The batch is reported in
-        its own order, however each article went, as a run that finds it all unchanged reports it."""
+        its own order, however each article went, as a run that finds it all unchanged reports it. Outlets are
+        normalised here, the one door every article passes (files, URLs, pasted text, aliases read again), so a
+        changed ``[ingest] outlets`` table changes the content hash of the articles it renames."""
+        batch = [self._named(article) for article in batch]
         slots: list[ArticleReport | None] = []
         articles: list[Article] = []
         slot_of: dict[str, int] = {}
@@ -151,7 +156,8 @@ class Indexer:
                                                            record.chunks, article.note)
             elif original is not None:
                 self.aliases_seen.setdefault(original.id, []).append(article)
-                unchanged = record and record.status == "alias" and record.alias_of == original.id
+                unchanged = (record and record.status == "alias" and record.alias_of == original.id
+                             and record.outlet == article.outlet)
                 if not unchanged:
                     self.changing()
                     if record and record.status == "done":
@@ -173,6 +179,11 @@ class Indexer:
         for slot in slots:
             assert slot is not None, "every article of a batch is reported"
             self.report(slot)
+
+    def _named(self, article: Article) -> Article:
+        """The article with its outlet's canonical name (:mod:`rag.outlets`)."""
+        outlet = self.outlets.canonical(article.outlet)
+        return article if outlet == article.outlet else replace(article, outlet=outlet)
 
     def _originals(self, articles: Sequence[Article]) -> dict[str, Article]:
         """Already-indexed articles with the same body text as any of these, by text hash."""

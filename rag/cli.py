@@ -415,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after this day")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="only articles published on or before this day")
-    p.add_argument("--outlet", action="append", metavar="NAME", help="only this outlet (repeatable)")
+    p.add_argument("--outlet", action="append", metavar="NAME",
+                   help="only this outlet, in any spelling: CNN, cnn.com (repeatable)")
     p.add_argument("--provider", choices=LLM_PROVIDERS, help="answerer (default: [llm] provider)")
     p.add_argument("--top-k", type=int, metavar="N", help="passages in the context (default: [retrieve] top_k)")
     p.add_argument("--today", metavar="YYYY-MM-DD",

@@ -186,6 +186,16 @@ class _EnvSource(EnvSettingsSource):
     def _load_env_vars(self) -> Mapping[str, str | None]:
         return {name.lower(): value for name, value in self._given.items()}
 
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        """A table key's JSON (``NEWSRAG_INGEST__OUTLETS='{"cnn wire": "CNN"}'``); text that is not JSON is passed
+        on as it is, so that validation reports it under its key."""
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            if field_name in SECTIONS:
+                raise
+            return value
+
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         if field_name not in SECTIONS:
             return None, field_name, False

@@ -5,17 +5,27 @@ date keys and outlet keys; ``where()`` renders it as a Chroma ``where`` clause f
 the dense search and ``mask()`` as a boolean mask over the lexical index's per-chunk
 columns. Both say the same thing: an undated chunk never passes a date bound.
 Explicit filters are exact; dates read from a question are a ranking signal
-(:mod:`rag.retrieve`), never a filter.
+(:mod:`rag.retrieve`), never a filter. An outlet is matched by its canonical name, so
+the service first :func:`resolved` what the user typed through the outlet table the
+index was built with ("cnn.com", "CNN Wire" and "cnn" all select "CNN").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from rag.outlets import OutletNames
 from rag.schema import Filters, date_key, outlet_key
+
+
+def resolved(filters: Filters, names: OutletNames) -> Filters:
+    """``filters`` with each outlet as ingest names it (:meth:`OutletNames.canonical`): ``cnn.com`` -> ``CNN``."""
+    if not filters.outlets:
+        return filters
+    return replace(filters, outlets=tuple(dict.fromkeys(names.canonical(o) for o in filters.outlets)))
 
 
 @dataclass(frozen=True)

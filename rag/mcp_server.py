@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field
 from rag.config import LLM_PROVIDERS, MAX_TOP_K, Settings
 from rag.dates import day_text, typed_filters
 from rag.errors import NewsragError
+from rag.filters import resolved
+from rag.outlets import outlet_names
 from rag.outputs import AnswerOut, answer_out, iso_day
 from rag.schema import Hit
 
@@ -33,7 +35,7 @@ INSTRUCTIONS = ("Search and question a local collection of news articles. search
                 "numbered citations, or a refusal when the articles do not cover the question.")
 
 Day = Annotated[str | None, Field(description="YYYY-MM-DD (inclusive); omit for no bound")]
-Outlet = Annotated[str | None, Field(description="only articles from this outlet (case-insensitive), e.g. 'Reuters'")]
+Outlet = Annotated[str | None, Field(description="only articles from this outlet, in any spelling: 'Reuters', 'reuters.com'")]
 
 
 class PassageOut(BaseModel):
@@ -85,7 +87,8 @@ def build_server(settings: Settings) -> MCPServer:
             filters = typed_filters(since, until, outlet)
             if problem := invalid_input(query, filters, k, None):
                 raise ToolError(problem.replace("top_k", "k"))
-            retrieval = get_engine(settings).retriever.search(query, filters, top_k=k)
+            retrieval = get_engine(settings).retriever.search(
+                query, resolved(filters, outlet_names(settings.ingest.outlets)), top_k=k)
         except NewsragError as exc:
             raise ToolError(str(exc)) from exc
         return SearchResult(query=query, passages=[passage_out(h) for h in retrieval.hits])

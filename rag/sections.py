@@ -27,6 +27,7 @@ LLMProvider = Literal["extractive", "llamacpp", "openai", "ollama"]
 StoreMode = Literal["embedded", "http"]
 LLM_PROVIDERS: tuple[str, ...] = get_args(LLMProvider)
 STORE_MODES: tuple[str, ...] = get_args(StoreMode)
+OUTLETS_RULE = 'a table of names or domains to outlet names, like { "cnn wire" = "CNN" } (JSON from the environment)'
 RULE_ERROR = "newsrag_setting"  # the pydantic error type of a rule between two settings
 
 
@@ -80,6 +81,20 @@ class ChunkSettings(Section):
 class IngestSettings(Section):
     max_file_mb: float = Field(20.0, gt=0, le=MAX_FILE_MB)
     batch_chunks: int = Field(256, ge=1, le=65536)
+    outlets: dict[str, str] = Field(default_factory=dict, description=OUTLETS_RULE)
+
+    @field_validator("outlets", mode="before")
+    @classmethod
+    def _outlet_table(cls, value: Any) -> Any:
+        """A table of non-blank names (or domains) to non-blank outlet names (the environment's JSON is decoded
+        by rag.config; a string that was not JSON arrives here as it is, and is refused)."""
+        if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip() for k, v in value.items()):
+            raise ValueError(OUTLETS_RULE)
+        return value
+
+    def __hash__(self) -> int:  # the outlets table is a dict: hash its items (settings sections key caches)
+        return hash((self.max_file_mb, self.batch_chunks, tuple(sorted(self.outlets.items()))))
 
 
 class StoriesSettings(Section):
