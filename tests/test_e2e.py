@@ -242,6 +242,11 @@ def test_gradio_client_api(server, tmp_path):
                          (dict(top_k=100), "top_k must be between 1 and")):
         with pytest.raises(Exception, match=re.escape(words)):
             client.predict(question="How tall is the new crane in Orvik?", api_name="/answer", **wrong)
+    chat = dict(message="How tall is the new crane in Orvik?", since="", until="", name="", api_name="/chat")
+    with pytest.raises(Exception, match="Value 100 is greater than maximum value 12"):
+        client.predict(**chat, top_k=100)  # Gradio's own check of the slider, told without a traceback
+    conversation = client.predict(**chat, outlets=["Nobody News"])[0]  # an outlet the index lacks: no passage
+    assert conversation[-1]["content"][0]["text"].startswith("*Filters: Nobody News*\n\nℹ️ ")
 
 
 def test_no_traceback_in_the_servers_log(server, root):

@@ -210,7 +210,7 @@ class Handlers:
 def build_app(settings: Settings) -> Any:
     import gradio as gr
 
-    from ui import chats
+    from ui import chats, errors
 
     h = Handlers(settings)
     problems = provider_problems(settings)
@@ -247,12 +247,14 @@ def build_app(settings: Settings) -> Any:
                         with gr.Row():
                             since = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1, elem_id="nr-since")
                             until = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1, elem_id="nr-until")
-                        outlets = gr.Dropdown(label="Outlets", multiselect=True, choices=[])
+                        # the choices arrive when the page loads; an outlet the index lacks is no error, only no passage
+                        outlets = gr.Dropdown(label="Outlets", multiselect=True, choices=[], allow_custom_value=True)
                         with gr.Row():
                             # only the providers that can answer; one named anyway (the API) gets what to set
                             provider = gr.Dropdown(offered, value=default, label="Answerer", allow_custom_value=True,
                                                    elem_id="nr-provider")
-                            top_k = gr.Slider(1, 12, value=settings.retrieve.top_k, step=1, label="Passages (top-k)")
+                            top_k = errors.quiet(gr.Slider(1, 12, value=settings.retrieve.top_k, step=1,
+                                                           label="Passages (top-k)"))
                         gr.Markdown(render.providers_note(settings.llm.provider, problems), elem_id="nr-providers")
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources")
