@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import pytest
 
+from rag import llm
 from rag.config import Settings
 from rag.errors import ModelError
 from rag.llm import make_chat_model, provider_problem, provider_problems
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def installed(monkeypatch):
+    """Every provider's package installed (llama-cpp-python is an extra); a test may take one away."""
+    missing: set[str] = set()
+    monkeypatch.setattr(llm, "_installed", lambda module: module not in missing)
+    return missing
 
 
 def test_by_default_only_the_extractive_answerer_is_configured(monkeypatch):
@@ -33,6 +42,11 @@ def test_each_provider_is_configured_by_what_it_needs(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert provider_problem(named, "openai") == "" and provider_problem(named, "ollama") == ""
     assert "Unknown LLM provider 'gemini'" in provider_problem(named, "gemini")
+
+
+def test_a_missing_package_says_what_to_install(installed):
+    installed.add("llama_cpp")
+    assert "pip install 'newsrag[llamacpp]'" in provider_problem(Settings(), "llamacpp")
 
 
 def test_making_an_unconfigured_model_raises_the_same_words():

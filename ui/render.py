@@ -211,7 +211,7 @@ def providers_note(provider: str, problems: Mapping[str, str]) -> str:
         return ""
     lines = [f'{UNSUPPORTED_MARK} `[llm] provider = "{provider}"` is not configured, so the extractive answerer '
              "answers."] if provider in problems else []
-    lines.append("Not offered until configured (in config.toml, then restart `newsrag serve`):")
+    lines.append("Not offered until configured (in config.toml or the environment, then restart `newsrag serve`):")
     lines += [f"- **{name}**: {html.escape(problem)}" for name, problem in problems.items()]
     return "\n".join(lines)
 
