@@ -40,6 +40,7 @@ from rag.errors import LoadError
 from rag.manifest import ArticleRecord, chunk_metadata
 from rag.schema import Article, ArticleReport, Chunk, IngestReport, Outcome
 from rag.store import Store, open_store
+from rag.stories import StoryTable, features, open_table, sync, table_path
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class Indexer:
         self.notes: list[str] = []  # what this run found wrong with the index and repaired
         self.scan: lastrun.Scan | None = None  # the files an ingest of paths read, for its last-run file
         self.started = time.perf_counter()
+        self.stories: StoryTable | None = None  # the story table, when [stories] enabled (see rag.stories)
+        self.story_seconds = 0.0  # time spent on stories in this run
 
     def result(self) -> IngestReport:
         return IngestReport(tuple(self.reports), time.perf_counter() - self.started, self.chunks_embedded,
@@ -154,6 +157,7 @@ class Indexer:
                     self.changing()
                     if record and record.status == "done":
                         self.store.delete_article_chunks(article.id)
+                        self._unstory([article.id])
                     aliases.append(record_for(article, status="alias", alias_of=original.id))
                 slots[slot_of[article.id]] = ArticleReport(
                     article.source, "duplicate", article.title, article.id, 0,
@@ -201,8 +205,11 @@ class Indexer:
         self.changing()
         self.store.put_records(pending)
         metadatas: list[dict[str, object]] = []
+        start = 0
         for article, chunks in chunked:
-            metadatas.extend(chunk_metadata(c, article, hashes[article.id]) for c in chunks)
+            story = self._story(article, hashes[article.id], vectors[start : start + len(chunks)], chunks)
+            start += len(chunks)
+            metadatas.extend(chunk_metadata(c, article, hashes[article.id], story) for c in chunks)
         self.store.upsert_chunks([c.id for c in all_chunks], np.asarray(vectors), [c.text for c in all_chunks],
                                  metadatas)
         for article, _ in chunked:
@@ -238,12 +245,31 @@ class Indexer:
             self.changing()
         for record, _ in gone:
             self.store.delete_article_chunks(record.id)
+        self._unstory([r.id for r, _ in gone])
         if gone:
             self.store.delete_records([r.id for r, _ in gone])
         for record, path in gone:
             reason = ("no longer in its file" if path.exists() else
                       "its link points nowhere" if path.is_symlink() else "its file is gone")
             self.report(ArticleReport(record.source, "removed", record.title, record.id, 0, reason))
+
+    # -- stories ------------------------------------------------------------------------------
+
+    def _story(self, article: Article, article_hash: str, vectors: np.ndarray, chunks: Sequence[Chunk]) -> str:
+        """The story an article being written joins or starts ("" without stories or chunks)."""
+        if self.stories is None or not chunks:
+            return ""
+        started = time.perf_counter()
+        feats = features(vectors, article.title, [c.text for c in chunks], article.published)
+        story = self.stories.assign(article.id, article_hash, feats)
+        self.story_seconds += time.perf_counter() - started
+        return story
+
+    def _unstory(self, article_ids: Sequence[str]) -> None:
+        """Articles no longer indexed leave their stories."""
+        if self.stories is not None:
+            for article_id in article_ids:
+                self.stories.remove(article_id)
 
     # -- aliases ------------------------------------------------------------------------------
 
@@ -385,6 +411,13 @@ def indexing(settings: Settings, embedder: Embedder | None = None, store: Store 
         recovered = store.recover() + (store.audit() if earlier is not None else [])
         indexer = Indexer(settings, store, embedder, on_report)
         indexer.started = started
+        if settings.stories.enabled:
+            began = time.perf_counter()
+            indexer.stories = open_table(settings)
+            if earlier is not None or recovered:
+                indexer.stories.version = ""  # audit may have forgotten articles without a version bump yet
+            sync(indexer.stories, store, indexer.changing)
+            indexer.story_seconds += time.perf_counter() - began
         if earlier is not None:
             half = (f"finished, undid or forgot {len(recovered)} half-written article(s)" if recovered
                     else "nothing was half-written")
@@ -393,6 +426,12 @@ def indexing(settings: Settings, embedder: Embedder | None = None, store: Store 
         indexer.settle_aliases()
         if indexer.changed or earlier is not None or recovered:
             store.touch()
+        if indexer.stories is not None:
+            began = time.perf_counter()
+            if indexer.stories.dirty or indexer.stories.version != store.version():
+                indexer.stories.save(table_path(settings), store.version())
+            indexer.story_seconds += time.perf_counter() - began
+            log.info("stories took %.3f s of this run's %.3f s", indexer.story_seconds, time.perf_counter() - started)
         lexical = lexical_cache(settings, store)
         current = lexical.refresh()
         indexer.notes.extend(lexical.repairs)

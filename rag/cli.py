@@ -1,4 +1,4 @@
-"""``newsrag``: ingest | ask | chats | feedback | serve | mcp | eval | stats | copy-index.
+"""``newsrag``: ingest | ask | chats | feedback | serve | mcp | eval | stats | stories | timeline | copy-index.
 
 Thin: parse arguments, call the library, print. Heavy modules (torch, chromadb,
 gradio) are imported inside the command that needs them, so ``newsrag --help``
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from rag.config import LLM_PROVIDERS, MAX_FILE_MB, Settings, load_settings
+from rag.config import LLM_PROVIDERS, Settings, load_settings
 from rag.errors import ConfigError, InputError, NewsragError
 
 log = logging.getLogger("newsrag")
@@ -37,10 +37,9 @@ def _err(text: str) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.files import is_url
-    from ingest.lastrun import unchanged
+    from ingest.run import ingest_any
     from rag.progress import ProgressDisplay
-    from rag.schema import ArticleReport, IngestReport
+    from rag.schema import ArticleReport
 
     paths = args.paths or [str(settings.articles_dir)]
     bar: ProgressDisplay | None = None
@@ -64,29 +63,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         else:
             _out(line)
 
-    urls = [p for p in paths if is_url(p)]
-    files = [p for p in paths if not is_url(p)]
-    report = IngestReport()
-    if files:
-        # Unchanged files are told from the record of the last clean run, before anything heavy is imported.
-        quick, why = unchanged(files, settings, prune=args.prune)
-        if quick is not None:
-            log.info("nothing changed since the last clean ingest of these files: the index was not opened")
-            report = quick
-            for item in quick.items:
-                show(item)
-        else:
-            from ingest.index import ingest_paths
-
-            log.info("checking every file against the index: %s", why)
-            report = ingest_paths(files, settings, prune=args.prune, progress=progress, on_report=show)
-    if urls:
-        from ingest.web import ingest_urls
-
-        fetched = ingest_urls(urls, settings)
-        for item in fetched.items:
-            show(item)
-        report = report + fetched
+    report = ingest_any(paths, settings, prune=args.prune, progress=progress, on_report=show)
     if bar is not None:
         bar.close()
     if args.json:
@@ -129,6 +106,58 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     top = ", ".join(f"{name} ({n})" for name, n in stats.outlets[:10])
     more = f" and {len(stats.outlets) - 10} more" if len(stats.outlets) > 10 else ""
     _out(f"outlets:         {len(stats.outlets)}: {top}{more}")
+    return 0
+
+
+# -- stories ------------------------------------------------------------------------------------
+
+
+def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.embed import get_embedder
+    from rag.store import open_store
+    from rag.stories import listing
+
+    found, current = listing(settings, open_store(settings, get_embedder(settings.embed).name))
+    shown = [s for s in found if len(s.articles) >= args.min_articles][: args.limit]
+    if not current:
+        _err("newsrag: the story table does not match the index (changed since the last ingest): run `newsrag "
+             "ingest` to update it")
+    if args.json:
+        _out(json.dumps({"current": current, "stories": len(found), "stories_shown": [
+            {"id": s.id, "first": s.first, "last": s.last,
+             "articles": [{"article_id": a, "published": d, "title": t} for a, d, t in s.articles]}
+            for s in shown]}, indent=2, ensure_ascii=False))
+        return 0
+    _out(f"{len(found)} stories, {sum(len(s.articles) > 1 for s in found)} of them with more than one article")
+    for story in shown:
+        span = f"{story.first or 'date unknown'} to {story.last or 'date unknown'}"
+        _out(f"\n{story.id}: {len(story.articles)} article(s), {span}")
+        for _, day, title in story.articles:
+            _out(f"  {day or 'date unknown':10}  {title}")
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.embed import get_embedder
+    from rag.store import open_store
+    from rag.stories import open_table
+    from rag.timeline import find_story, timeline
+
+    store = open_store(settings, get_embedder(settings.embed).name)
+    table = open_table(settings)
+    story = find_story(table, args.story)
+    if story is None:
+        raise InputError(f"No story matches {args.story!r}: `newsrag stories` lists them")
+    events = timeline(store, table, story)
+    if args.json:
+        from rag.schema import json_data
+
+        _out(json.dumps({"story": story, "events": [json_data(e) for e in events]}, indent=2, ensure_ascii=False))
+        return 0
+    _out(f"{story}: {len(events)} article(s)")
+    for e in events:
+        _out(f"\n{e.published.isoformat() if e.published else 'date unknown':10}  {e.sentence}")
+        _out(f"{'':10}  -- {e.title}{f' ({e.outlet})' if e.outlet else ''}{f' {e.url}' if e.url else ''}")
     return 0
 
 
@@ -282,8 +311,6 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    import tempfile
-
     from rag.evaluate import evaluate, existing_file, load_questions, output_path, report_dict
     from rag.progress import ProgressDisplay
     from rag.service import Engine
@@ -296,26 +323,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     questions = load_questions(questions_path)
     if args.limit:
         questions = questions[: args.limit]
-    workdir = None
-    if corpus is not None:
-        from ingest.index import ingest_paths
+    with contextlib.ExitStack() as stack:
+        if corpus is not None:
+            from ingest.run import throwaway_index
 
-        workdir = tempfile.TemporaryDirectory(prefix="newsrag-eval-")
-        size_mb = corpus.stat().st_size / 1e6 + 1
-        settings = settings.replace(paths={"index_dir": workdir.name},
-                                    ingest={"max_file_mb": min(max(settings.ingest.max_file_mb, size_mb), MAX_FILE_MB)})
-        _err(f"indexing {corpus} into a throwaway index ...")
-        report = ingest_paths([corpus], settings)
-        _err(f"indexed {report.totals['added']} articles ({report.chunks_embedded} chunks) in {report.seconds:.0f}s")
-    try:
+            settings = stack.enter_context(throwaway_index(corpus, settings, told=_err))
         bar = ProgressDisplay("eval", len(questions), "question", enabled=not args.json)
         result = evaluate(questions, Engine(settings), provider=args.provider, retrieval_only=args.retrieval_only,
                           use_question_dates=not args.no_question_dates, results_path=out,
                           progress=lambda done, total: bar.update(done))
         bar.close()
-    finally:
-        if workdir is not None:
-            workdir.cleanup()
     data = report_dict(result)
     if args.json:
         _out(json.dumps(data, indent=2))
@@ -332,18 +349,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_copy_index(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.bm25 import lexical_cache
-    from rag.embed import get_embedder
-    from rag.store import copy_store, open_store
+    from rag.store import copy_index
 
-    target_settings = load_settings(args.to)
-    name = get_embedder(settings.embed).name
-    source, target = open_store(settings, name), open_store(target_settings, name)
-    if source.location == target.location:
-        raise NewsragError("the source and the target are the same index")
-    chunks, articles = copy_store(source, target)
-    lexical_cache(target_settings, target).refresh()
-    _out(f"copied {articles} articles and {chunks} chunks from {source.location} to {target.location}")
+    chunks, articles, source, target = copy_index(settings, load_settings(args.to))
+    _out(f"copied {articles} articles and {chunks} chunks from {source} to {target}")
     return 0
 
 
@@ -390,6 +399,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("stories", help="the stories: articles about one event, grouped at ingest")
+    p.add_argument("--min-articles", type=int, default=2, metavar="N", help="only stories of N+ articles (default 2)")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N stories, largest first (default 20)")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_stories)
+
+    p = sub.add_parser("timeline", help="a story's articles in date order, one cited sentence each")
+    p.add_argument("story", metavar="STORY", help="a story id (see `newsrag stories`) or words naming it")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_timeline)
 
     p = sub.add_parser("ask", help="answer a question from the indexed articles, with sources")
     p.add_argument("question")

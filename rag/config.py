@@ -57,6 +57,7 @@ from rag.sections import (
     RetrieveSettings,
     Section,
     StoreSettings,
+    StoriesSettings,
     UISettings,
     WebSettings,
     rule_error,
@@ -65,7 +66,7 @@ from rag.sections import (
 __all__ = [  # the settings' one door: the tables of rag.sections are imported from here
     "LLM_PROVIDERS", "MAX_FILE_MB", "MAX_THREADS", "MAX_TOP_K", "STORE_MODES", "SECTIONS", "AnswerSettings", "ChatsSettings",
     "ChunkSettings", "EmbedSettings", "IngestSettings", "LLMSettings", "PathsSettings", "RetrieveSettings", "Settings",
-    "StoreSettings", "UISettings", "WebSettings", "allowed", "cpu_threads", "documented_keys", "find_config",
+    "StoreSettings", "StoriesSettings", "UISettings", "WebSettings", "allowed", "cpu_threads", "documented_keys", "find_config",
     "load_settings",
 ]
 
@@ -94,6 +95,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = EmbedSettings()
     chunk: ChunkSettings = ChunkSettings()
     ingest: IngestSettings = IngestSettings()
+    stories: StoriesSettings = StoriesSettings()
     store: StoreSettings = StoreSettings()
     retrieve: RetrieveSettings = RetrieveSettings()
     answer: AnswerSettings = AnswerSettings()

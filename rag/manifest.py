@@ -62,7 +62,7 @@ def column(got: Mapping[str, Any], field: str) -> list[Any]:
     return list(got.get(field) or [None] * len(got["ids"]))
 
 
-def chunk_metadata(chunk: Chunk, article: Article, article_hash: str) -> dict[str, Any]:
+def chunk_metadata(chunk: Chunk, article: Article, article_hash: str, story: str = "") -> dict[str, Any]:
     meta: dict[str, Any] = {
         "article_id": article.id,
         "article_hash": article_hash,
@@ -78,4 +78,6 @@ def chunk_metadata(chunk: Chunk, article: Article, article_hash: str) -> dict[st
     }
     if article.published:
         meta["published_key"] = date_key(article.published)
+    if story:
+        meta["story"] = story  # the id of the article's story (rag/stories.py)
     return meta

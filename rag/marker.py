@@ -20,7 +20,6 @@ so it exists only while nothing has written to the index since that run finished
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -28,6 +27,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from rag.errors import StoreError, index_error
 from rag.schema import Interruption
@@ -99,15 +100,16 @@ def forget_last_runs(index_dir: Path) -> None:
 
 def running(index_dir: Path) -> bool:
     """Whether an ingest holds the writer lock right now (in this process or another)."""
+    if not (index_dir / LOCK).exists():
+        return False
+    probe = FileLock(index_dir / LOCK, thread_local=False, preserve_lock_file=True)
     try:
-        with open(index_dir / LOCK) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        probe.acquire(timeout=0)
+    except Timeout:
+        return True
     except OSError:
         return False
+    probe.release()
     return False
 
 
@@ -127,18 +129,20 @@ def writer_lock(index_dir: Path, embedded: bool = True) -> Iterator[None]:
         if not embedded:
             yield
             return
-        with contextlib.ExitStack() as stack:
+        try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _disk(exc, index_dir) from exc
+        lock = FileLock(index_dir / LOCK, thread_local=False, preserve_lock_file=True)
+        try:
             try:
-                index_dir.mkdir(parents=True, exist_ok=True)
-                handle = stack.enter_context(open(index_dir / LOCK, "a"))
-            except OSError as exc:
-                raise _disk(exc, index_dir) from exc
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                lock.acquire(timeout=0)
+            except Timeout:
                 log.warning("another ingest is writing to %s; waiting for it to finish", index_dir)
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                lock.acquire()
+        except OSError as exc:
+            raise _disk(exc, index_dir) from exc
+        try:
+            yield
+        finally:
+            lock.release()

@@ -82,6 +82,12 @@ class IngestSettings(Section):
     batch_chunks: int = Field(256, ge=1, le=65536)
 
 
+class StoriesSettings(Section):
+    enabled: bool = True
+    threshold: float = Field(0.65, gt=0, le=3, description="a score: cosine + weighted name and title overlaps")
+    window_days: int = Field(7, ge=0, le=366)
+
+
 class RetrieveSettings(Section):
     top_k: int = Field(5, ge=1, le=MAX_TOP_K)
     candidates: int = Field(50, ge=1, le=1000, description="and at least top_k")

@@ -285,13 +285,14 @@ def ask(
         t0 = time.perf_counter()
         retrieval = engine.retriever.search(query, filters, top_k=top_k, today=today)
         timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
-        declined = None
-        if years := evidence.question_years(query, retrieval.today):  # only passages that can speak of the years asked about
+        # whether the corpus covers the question is judged on every candidate ...
+        declined = evidence.refusal(query, retrieval.candidates, settings.answer, engine.retriever)
+        if not declined and (years := evidence.question_years(query, retrieval.today)):
+            # ... and the answer comes only from passages that can speak of the years asked about
             about = retrieval.keep(lambda hit: evidence.speaks_of(hit, years))
-            declined = evidence.other_year(years, retrieval.candidates) if retrieval.hits and not about.hits else None
+            declined = evidence.other_year(years, retrieval.candidates) if not about.hits else None
             retrieval = about
         turn = _Turn(question, query, retrieval, provider, settings, engine, timings, started)
-        declined = declined or evidence.refusal(query, retrieval.candidates, settings.answer, engine.retriever)
         if declined:
             yield from _refuse(turn, declined)
         elif chat is None:

@@ -5,10 +5,11 @@ Two collections:
 * ``<name>`` holds chunks: our own embeddings (cosine) and metadata: the chunk
   text (``text``), and for filters and citations article id and hash, position,
   offsets, title, outlet, URL, ``published`` ISO date and ``published_key``
-  YYYYMMDD integer for range filters. The text is metadata, not Chroma's
-  document, because Chroma indexes every document for trigram full-text search,
-  which newsrag never uses (BM25 is its own): that index took 0.5 ms per chunk to
-  write and made the database 1.6x larger. Indexes written with the text as the
+  YYYYMMDD integer for range filters, and the article's ``story`` id
+  (:mod:`rag.stories`). The text is metadata, not Chroma's document, because
+  Chroma indexes every document for trigram full-text search, which newsrag
+  never uses (BM25 is its own): that index took 0.5 ms per chunk to write and
+  made the database 1.6x larger. Indexes written with the text as the
   document still read (:func:`chunk_text`).
 * ``<name>_articles`` is the manifest, one record per article key: its status
   (``pending`` while being written, ``done``, or ``alias`` of another article),
@@ -242,6 +243,27 @@ class Store:
         got = self.chunks.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
         return [(cid, 1.0 - float(dist)) for cid, dist in zip(got["ids"][0], (got.get("distances") or [[]])[0])]
 
+    @_guarded
+    def story_chunks(self, article_ids: Sequence[str]) -> dict[str, list[tuple[np.ndarray, str, dict[str, Any]]]]:
+        """Each article's chunks as (embedding, text, metadata), in position order: what :mod:`rag.stories`
+        rebuilds an article's features from."""
+        out: dict[str, list[tuple[int, np.ndarray, str, dict[str, Any]]]] = {}
+        for batch in _batched(list(article_ids), self._max_batch):
+            got = self.chunks.get(where={"article_id": {"$in": list(batch)}},
+                                  include=["embeddings", "documents", "metadatas"])
+            for vector, doc, meta in zip(got["embeddings"], column(got, "documents"), column(got, "metadatas")):
+                meta = dict(meta or {})
+                out.setdefault(str(meta.get("article_id", "")), []).append(
+                    (int(meta.get("position", 0)), np.asarray(vector, dtype=np.float32), chunk_text(doc, meta), meta))
+        return {aid: [(v, t, m) for _, v, t, m in sorted(rows, key=lambda r: r[0])] for aid, rows in out.items()}
+
+    @_guarded
+    def set_story(self, article_id: str, story: str) -> None:
+        """Write an article's story id into its chunks' metadata (an index built before stories)."""
+        got = self.chunks.get(where={"article_id": article_id}, include=["metadatas"])
+        if got["ids"]:
+            self.chunks.update(ids=got["ids"], metadatas=[{**(m or {}), "story": story} for m in column(got, "metadatas")])
+
     def pages(self, batch: int = 2000, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[Any]:
         """Every chunk, ``batch`` at a time, as Chroma returns them (``ids`` plus the ``include`` fields)."""
         for offset in range(0, self.chunks.count(), batch):
@@ -380,6 +402,21 @@ def copy_store(source: Store, target: Store, batch: int = 1000) -> tuple[int, in
     target.put_records(records)
     target.touch()
     return chunks, len(records)
+
+
+def copy_index(settings: Settings, target_settings: Settings) -> tuple[int, int, str, str]:
+    """Copy the index of ``settings`` into the store of ``target_settings`` (for example a Chroma server) and
+    build the target's lexical index. Returns (chunks, articles, source location, target location)."""
+    from rag.bm25 import lexical_cache
+    from rag.embed import get_embedder
+
+    name = get_embedder(settings.embed).name
+    source, target = open_store(settings, name), open_store(target_settings, name)
+    if source.location == target.location:
+        raise NewsragError("the source and the target are the same index")
+    chunks, articles = copy_store(source, target)
+    lexical_cache(target_settings, target).refresh()
+    return chunks, articles, source.location, target.location
 
 
 _STORES: dict[tuple[Any, ...], Store] = {}

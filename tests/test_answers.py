@@ -177,3 +177,35 @@ def test_eval_reports_every_metric(indexed, tmp_path):
     assert 0 < report.citation_precision <= 1 and report.answer_p95_ms >= report.answer_p50_ms > 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in lines] == ["1", "2", "3"] and lines[1]["rank"] == 1
+
+
+def test_a_year_no_article_can_speak_of_is_refused_with_the_reason(indexed):
+    """As of August 2025, 2025 is a year that has begun; the only Glowfish article is from 2024."""
+    result = answer("Which town hosted the Glowfish Festival in 2025?", settings=indexed, today=date(2025, 8, 1))
+    assert result.refused and result.refusal.kind == "other_year" and "2025" in result.refusal.reason
+    assert result.citations == ()
+    # as of March 2024 the year has begun and the article is from it
+    later = answer("Which town will host the Glowfish Festival in 2024?", settings=indexed, today=date(2024, 3, 20))
+    assert not later.refused and "Quillhaven" in later.text
+
+
+def test_eval_with_a_corpus_indexes_it_into_a_throwaway_index(tmp_path, capsys, monkeypatch, embedder):
+    """``eval --corpus``: the corpus is indexed into a temporary folder, evaluated, and the folder removed."""
+    import tempfile
+
+    from rag import cli
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text((ARTICLES / "wire.jsonl").read_text())
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "1", "question": "At what level did the Sarnia central bank hold its rate?",
+                                     "answer": "4.5 percent", "gold_urls": ["https://wire.example/sarnia-rates"]}) + "\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[paths]\nindex_dir = "{tmp_path / "unused"}"\n')
+    assert cli.main(["--config", str(config), "eval", str(questions), "--corpus", str(corpus), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["questions"] == 1 and report["hit1"] == 1.0 and report["accuracy"] == 1.0
+    assert list(scratch.iterdir()) == [] and not (tmp_path / "unused").exists()  # nothing left, nothing else touched

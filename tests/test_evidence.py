@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from rag.answer.evidence import found, named_terms, refusal, weigh
+from rag.answer.evidence import found, named_terms, other_year, question_years, refusal, speaks_of, weigh
 from rag.answer.extractive import Candidate, lead_span, question_kind, spans_of
 from rag.config import AnswerSettings
 from rag.schema import Hit, Passage, Refusal
@@ -161,5 +161,25 @@ def test_a_count_is_a_whole_number_and_never_a_year_used_as_a_date():
 
     assert numbers("Operations will continue into late 2023 and in 2024, with 2000 troops.") == ["2000"]
     assert numbers("As the counteroffensive enters its fourth month, forces are strained.") == ["fourth"]  # not "four"
+    assert numbers("The town will host the first Glowfish Festival, for 40,000 visitors.") == ["40,000"]  # an order
+    assert numbers("A third of them won for a second straight year.") == ["third", "second"]  # a share, a count
     assert numbers("It cost $5bn, about 300,000, 1,200,000.50 and 12.5%.") == ["$5bn", "about 300,000", "1,200,000.50",
                                                                              "12.5%"]
+
+
+def test_a_year_that_has_begun_is_answered_only_from_passages_that_can_speak_of_it():
+    today = date(2023, 10, 15)
+    assert question_years("Who won the 2023 Nobel Prize in Literature?", today) == (2023,)
+    assert question_years("Who will be obese by 2035, and what is the 2030 ban?", today) == ()  # forecasts
+    assert question_years("What is COVID-19's toll in the 2023-24 season?", today) == ()  # not years on their own
+
+    def dated(text: str, day: date | None) -> Hit:
+        return Hit(Passage("c1", "a1", text, "Nobel", "Outlet", "", day, 0, len(text)), 1.0)
+
+    ernaux = dated("French author Annie Ernaux won this year's Nobel Prize in literature.", date(2022, 10, 6))
+    assert not speaks_of(ernaux, (2023,))  # a 2022 article cannot say who won in 2023
+    assert speaks_of(dated("The 2023 laureate will be named in October.", date(2022, 12, 1)), (2023,))  # names it
+    assert speaks_of(dated("Jon Fosse won this year's prize.", date(2023, 10, 5)), (2023,))
+    assert speaks_of(dated("Jon Fosse won this year's prize.", None), (2023,))  # an unknown date is not held against it
+    declined = other_year((2023,), [ernaux])
+    assert declined.kind == "other_year" and "2023" in declined.reason and "2022-10-06" in declined.reason

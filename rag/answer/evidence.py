@@ -103,7 +103,8 @@ def named_terms(question: str) -> list[str]:
             run.append(word)
         else:
             close()
-        if match.group(0)[-1:] in ".?!,;:" and not re.fullmatch(r"(?:[A-Z]\.)+", match.group(0)):
+        if match.group(0)[-1:] in ".?!,;:" and not re.fullmatch(r"(?:[A-Z]\.)+", match.group(0)) \
+                or re.search(r"['’]s$", match.group(0)):  # "Britain’s Katarina Johnson-Thompson": two names
             close()
     close()
     return list(dict.fromkeys(out))

@@ -54,6 +54,10 @@ _NUMBER = re.compile(
     r"roughly|some|only|just)\s+)?"
     rf"(?:[$£€¥]\s?)?(?:\d+(?:,\d{{3}})*(?:\.\d+)?|{_NUMBER_WORD}(?:[\s-](?:and\s)?{_NUMBER_WORD})*\b)"
     rf"(?:[\s-]?{_SCALE}\b|%)*", re.IGNORECASE)
+#: "the first festival": an order, not a count ("a third" is a share; "its fourth month", "a second time" count)
+_ORDINAL = re.compile(r"first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth", re.IGNORECASE)
+_COUNTED = re.compile(r"[\s-]+(?:straight\s+|consecutive\s+|full\s+)?(?:times?|days?|weeks?|months?|years?|seasons?|terms?|"
+                      r"rounds?|decades?|centur(?:y|ies)|generations?)\b", re.IGNORECASE)
 #: "in 2023", "late 2023", "since 1953": a year where a count is asked is a date, not a quantity
 _YEAR_AS_DATE = re.compile(r"\b(?:in|since|by|until|late|early|mid-?|of|from|before|after|during|through)\s+"
                            r"(?:19|20)\d\d\s*$", re.IGNORECASE)
@@ -123,7 +127,9 @@ def spans_of(kind: Kind, sentence: str, question: str) -> list[tuple[int, int]]:
     """Spans of ``sentence`` that could answer a question of ``kind`` and that the question does not already hold."""
     if kind == "number":
         found = [m.span() for m in _NUMBER.finditer(sentence) if re.search(r"\d|[a-z]{3}", m.group(0), re.I)
-                 and m.group(0).strip() and not _YEAR_AS_DATE.search(sentence, 0, m.end())]
+                 and m.group(0).strip() and not _YEAR_AS_DATE.search(sentence, 0, m.end())
+                 and (not _ORDINAL.fullmatch(m.group(0).strip()) or _COUNTED.match(sentence, m.end())
+                      or re.search(r"\ban?\s+$", sentence[:m.start()], re.IGNORECASE))]
     elif kind == "date":
         found = [m.span() for m in _DATE.finditer(sentence)]
     elif kind in ("person", "place", "name", "employer"):

@@ -1,0 +1,83 @@
+"""A story's timeline: its articles in date order, each with one cited sentence (a first step of issue 14's
+timeline; figures that change over time and the UI tab are not done).
+
+A story is named by its id or found by words: the story whose articles' title words and names hold the
+most of the query's content words (ties: the larger story, then the newer). Each article gives its lead:
+the first sentence of its text with at least ``MIN_WORDS`` words (a news lead says what happened), cited
+by its title, outlet, date, URL and the sentence's character span in the article's cleaned text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from rag.store import Store
+from rag.stories import StoryTable
+from rag.text import sentence_spans, terms
+
+MIN_WORDS = 8  # shorter "sentences" are bylines, datelines and captions
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of a timeline: an article's lead sentence and where it is."""
+
+    published: date | None
+    sentence: str
+    title: str
+    outlet: str
+    url: str
+    article_id: str
+    start: int  # the sentence's span in the article's cleaned text
+    end: int
+
+
+def find_story(table: StoryTable, query: str) -> str | None:
+    """The story named ``query`` (its id), else the one whose articles' title words and names hold the most of
+    the query's content words; None when none holds any."""
+    if query in table.members:
+        return query
+    wanted = set(terms(query))
+    best: tuple[int, int, int, str] | None = None
+    for story, ids in table.members.items():
+        words: set[str] = set()
+        newest = 0
+        for article_id in ids:
+            feats = table.feats[table.row[article_id]]
+            if feats is not None:
+                words |= feats.title | feats.names
+                newest = max(newest, feats.day)
+        key = (len(wanted & words), len(ids), newest, story)
+        if key[0] and (best is None or key > best):
+            best = key
+    return best[3] if best else None
+
+
+def lead(text: str, offset: int = 0) -> tuple[str, int, int]:
+    """The first sentence of ``text`` with at least MIN_WORDS words (else the first sentence), with its span
+    shifted by ``offset``."""
+    spans = list(sentence_spans(text))
+    for start, end in spans:
+        if len(text[start:end].split()) >= MIN_WORDS:
+            return text[start:end], start + offset, end + offset
+    start, end = spans[0] if spans else (0, len(text))
+    return text[start:end], start + offset, end + offset
+
+
+def timeline(store: Store, table: StoryTable, story: str) -> list[Event]:
+    """The story's articles oldest first (undated last), one cited lead sentence each."""
+    ids = sorted(table.members.get(story, ()))
+    found = store.story_chunks(ids)
+    events = []
+    for article_id in ids:
+        chunks = found.get(article_id)
+        if not chunks:
+            continue
+        _, text, meta = chunks[0]
+        sentence, start, end = lead(text, int(meta.get("start", 0)))
+        published = str(meta.get("published") or "")
+        events.append(Event(date.fromisoformat(published) if published else None, sentence, str(meta.get("title", "")),
+                            str(meta.get("outlet", "")), str(meta.get("url", "")), article_id, start, end))
+    return sorted(events, key=lambda e: (e.published is None, e.published or date.min, e.article_id))
+
