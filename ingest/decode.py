@@ -60,7 +60,7 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise LoadError(f"cannot read file: {exc.strerror or exc}") from exc
+        raise LoadError(f"cannot read file: {exc.strerror or exc}", transient=True) from exc
     if size == 0:
         raise LoadError("empty file")
     if size > max_bytes:
@@ -68,7 +68,7 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise LoadError(f"cannot read file: {exc.strerror or exc}") from exc
+        raise LoadError(f"cannot read file: {exc.strerror or exc}", transient=True) from exc
 
 
 def looks_binary(head: bytes) -> bool:

@@ -99,7 +99,8 @@ def _pdf_contents(reader: Any) -> tuple[str, list[Any], list[str]]:
     pages = []
     for number, page in enumerate(reader.pages, start=1):
         if time.monotonic() - started > PDF_SECONDS:
-            raise LoadError(f"PDF text extraction took over {PDF_SECONDS:g} s (stopped at page {number} of {count})")
+            raise LoadError(f"PDF text extraction took over {PDF_SECONDS:g} s (stopped at page {number} of {count})",
+                            transient=True)
         pages.append(page.extract_text() or "")
     return title, dates, pages
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,6 +29,7 @@ import numpy as np
 
 from ingest import lastrun
 from ingest.chunk import Chunker
+from ingest.failures import FailedFiles
 from ingest.files import place, source_name, within
 from ingest.load import LoadedFile, load_file
 from rag import marker
@@ -323,17 +324,22 @@ class Indexer:
         return next((a for a in loaded.articles if a.id == record.id), None)
 
 
-def iter_loaded(files: Iterable[Path], settings: Settings) -> Iterator[tuple[Path, LoadedFile | LoadError]]:
+def iter_loaded(files: Iterable[Path], settings: Settings,
+                known: Mapping[Path, LoadError] | None = None) -> Iterator[tuple[Path, LoadedFile | LoadError]]:
+    """Each file loaded, or why not; a file of ``known`` (failed before, unchanged) is not read again."""
     max_bytes = int(settings.ingest.max_file_mb * 1_000_000)
     root = settings.articles_dir
     for path in files:
+        if known and path in known:
+            yield path, known[path]
+            continue
         try:
             yield path, load_file(path, root=root, max_bytes=max_bytes)
         except LoadError as exc:
             yield path, exc
         except Exception as exc:  # noqa: BLE001 - one broken file never aborts the batch
             log.exception("unexpected error while reading %s", path)
-            yield path, LoadError(f"unexpected error while reading: {type(exc).__name__}: {exc}")
+            yield path, LoadError(f"unexpected error while reading: {type(exc).__name__}: {exc}", transient=True)
 
 
 def ingest_paths(
@@ -352,12 +358,15 @@ def ingest_paths(
         for path in found.missing:
             indexer.report(ArticleReport(str(path), "failed", reason="no such file or folder"))
         files = found.files
+        remembered = FailedFiles(settings)  # files that failed before and have not changed: not read again
+        failed_files: dict[Path, LoadError] = {}
         failed_sources: set[str] = set()
         batch: list[Article] = []
         batch_chars = 0
         limit = settings.ingest.batch_chunks * 700  # ~ characters per chunk
-        for done, (path, loaded) in enumerate(iter_loaded(files, settings), start=1):
+        for done, (path, loaded) in enumerate(iter_loaded(files, settings, remembered.recall(found)), start=1):
             if isinstance(loaded, LoadError):
+                failed_files[path] = loaded
                 source = source_name(path, settings.articles_dir)
                 failed_sources.add(source)
                 indexer.report(ArticleReport(source, "failed", reason=str(loaded)))
@@ -383,6 +392,7 @@ def ingest_paths(
             indexer.process(batch)
         if prune:
             indexer.prune(found.existing, failed_sources)
+        remembered.update(found, failed_files)
     if progress:
         progress(Progress(len(files), len(files), len(indexer.reports), indexer.chunks_embedded, ""))
     return indexer.result()

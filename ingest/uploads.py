@@ -3,7 +3,8 @@
 A name is reduced to a plain file name (no folders, no ``..``, no hidden files),
 so nothing can be written outside ``<articles_dir>/uploads``; a different file
 of the same name gets a numbered name instead of overwriting it. Type, size and
-count limits come from ``[ui]``.
+count limits come from ``[ui]``. An upload that failed to index is listed (:func:`failed_uploads`) and can
+be removed (:func:`remove_upload`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from datetime import date
 from pathlib import Path
 
 from ingest.decode import repair
+from ingest.failures import Failure, failures
 from ingest.files import SUPPORTED
 from rag.config import Settings
-from rag.errors import SaveError, disk_reason
+from rag.errors import InputError, SaveError, disk_reason
 
 UPLOAD_FOLDER = "uploads"
 
@@ -60,6 +62,26 @@ def _target(folder: Path, name: str, source: Path) -> Path:
         n += 1
         candidate = folder / f"{stem}-{n}{suffix}"
     return candidate
+
+
+def failed_uploads(settings: Settings) -> list[Failure]:
+    """The uploaded files that failed the last time they were read, with the reason (see :mod:`ingest.failures`)."""
+    return [f for f in failures(settings) if f.source.startswith(f"{UPLOAD_FOLDER}/")]
+
+
+def remove_upload(source: str, settings: Settings) -> None:
+    """Delete an uploaded file, named as ingest reports it (``uploads/NAME``); only a file of the uploads folder.
+    A removed file that had indexed articles loses them at the next re-scan (with prune)."""
+    folder = (settings.articles_dir / UPLOAD_FOLDER).resolve()
+    path = settings.articles_dir / source
+    if path.parent.resolve() != folder or not source.startswith(f"{UPLOAD_FOLDER}/"):
+        raise InputError(f"{source} is not an uploaded file: only files in {folder} can be removed here.")
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SaveError(f"{source} could not be removed: {disk_reason(exc) or exc.strerror or exc}") from exc
 
 
 def save_uploads(files: Sequence[tuple[str, Path]], settings: Settings) -> list[Saved]:

@@ -23,7 +23,12 @@ class ConfigError(NewsragError):
 
 
 class LoadError(NewsragError):
-    """An article file could not be read or holds no article."""
+    """An article file could not be read or holds no article. ``transient``: it may pass on its own, unchanged
+    (the file could not be read, an extraction ran out of time), so the file is read again next time."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class StoreError(NewsragError):

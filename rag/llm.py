@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import importlib.util
 import logging
 import os
 import threading
@@ -42,27 +43,72 @@ class ChatModel:
     endpoint: str = ""  # where it runs: a file path or a URL, for error messages
 
 
+def _gguf_path(cfg: LLMSettings, base: Path) -> Path:
+    path = Path(cfg.model_path).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def provider_problem(settings: Settings, provider: str) -> str:
+    """What to set before ``provider`` can answer, or "" when it is configured. Checked without loading a model
+    or calling an endpoint (so a configured endpoint may still be down), in a few milliseconds: the UI offers
+    only providers without a problem, and :func:`make_chat_model` raises this message as a :class:`ModelError`."""
+    cfg = settings.llm
+    if provider == "extractive":
+        return ""
+    if provider == "llamacpp":
+        if not _installed("llama_cpp"):
+            return "The llamacpp provider needs llama-cpp-python: pip install 'newsrag[llamacpp]'."
+        if cfg.model_path:
+            path = _gguf_path(cfg, settings.base_dir)
+            return "" if path.is_file() else f"Model file not found: {path}. Set [llm] model_path to a GGUF file."
+        if cfg.hf_repo and cfg.hf_file:
+            return ""
+        return "The llamacpp provider needs [llm] model_path (a GGUF file) or hf_repo and hf_file."
+    if provider == "openai":
+        if not _installed("langchain_openai"):
+            return "The openai provider needs langchain-openai: pip install langchain-openai."
+        if not cfg.model:
+            return "The openai provider needs [llm] model (the model name the endpoint serves)."
+        key = os.environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
+        if not key and not cfg.base_url:
+            return (f"Set the environment variable {cfg.api_key_env} to your API key, or [llm] base_url "
+                    "to an OpenAI-compatible server that needs none.")
+        return ""
+    if provider == "ollama":
+        if not _installed("langchain_ollama"):
+            return "The ollama provider needs langchain-ollama: pip install langchain-ollama."
+        return "" if cfg.model else "The ollama provider needs [llm] model (for example llama3.2)."
+    return f"Unknown LLM provider {provider!r}: choose one of {', '.join(LLM_PROVIDERS)}."
+
+
+def provider_problems(settings: Settings) -> dict[str, str]:
+    """Each provider that cannot answer with these settings, and what to set for it (see :func:`provider_problem`)."""
+    return {p: problem for p in LLM_PROVIDERS if (problem := provider_problem(settings, p))}
+
+
 def resolve_gguf(cfg: LLMSettings, base: Path) -> Path:
-    """The GGUF file: ``model_path``, else ``hf_repo``/``hf_file`` from the Hugging Face cache (downloaded once)."""
+    """The GGUF file: ``model_path``, else ``hf_repo``/``hf_file`` from the Hugging Face cache (downloaded once).
+    Call after :func:`provider_problem` found nothing to set."""
     if cfg.model_path:
-        path = Path(cfg.model_path).expanduser()
-        path = path if path.is_absolute() else base / path
-        if not path.is_file():
-            raise ModelError(f"Model file not found: {path}. Set [llm] model_path to a GGUF file.")
-        return path
-    if cfg.hf_repo and cfg.hf_file:
-        try:
-            from huggingface_hub import hf_hub_download
-        except ImportError as exc:  # pragma: no cover
-            raise ModelError("huggingface_hub is needed to download [llm] hf_repo") from exc
-        try:
-            return Path(hf_hub_download(cfg.hf_repo, cfg.hf_file, cache_dir=cfg.hf_cache_dir or None))
-        except Exception as exc:  # noqa: BLE001 - offline, missing repo, auth: all need the user
-            raise ModelError(
-                f"Could not get {cfg.hf_file} from Hugging Face repo {cfg.hf_repo} ({type(exc).__name__}: {exc}). "
-                "When offline, download it once elsewhere and set [llm] model_path."
-            ) from exc
-    raise ModelError("The llamacpp provider needs [llm] model_path (a GGUF file) or hf_repo and hf_file.")
+        return _gguf_path(cfg, base)
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as exc:  # pragma: no cover
+        raise ModelError("huggingface_hub is needed to download [llm] hf_repo") from exc
+    try:
+        return Path(hf_hub_download(cfg.hf_repo, cfg.hf_file, cache_dir=cfg.hf_cache_dir or None))
+    except Exception as exc:  # noqa: BLE001 - offline, missing repo, auth: all need the user
+        raise ModelError(
+            f"Could not get {cfg.hf_file} from Hugging Face repo {cfg.hf_repo} ({type(exc).__name__}: {exc}). "
+            "When offline, download it once elsewhere and set [llm] model_path."
+        ) from exc
 
 
 @functools.lru_cache(maxsize=2)
@@ -141,6 +187,8 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
     global _CHAT_CLASS
     cfg = settings.llm
     provider = provider or cfg.provider
+    if problem := provider_problem(settings, provider):
+        raise ModelError(problem)
     if provider == "llamacpp":
         path = resolve_gguf(cfg, settings.base_dir)
         llama = _load_llama(str(path), cfg.n_ctx, cpu_threads(cfg.threads, "[llm] threads"))
@@ -155,12 +203,7 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
     if provider == "openai":
         from langchain_openai import ChatOpenAI
 
-        if not cfg.model:
-            raise ModelError("The openai provider needs [llm] model (the model name the endpoint serves).")
         key = os.environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
-        if not key and not cfg.base_url:
-            raise ModelError(f"Set the environment variable {cfg.api_key_env} to your API key, or [llm] base_url "
-                             "to an OpenAI-compatible server that needs none.")
         # OpenAI itself takes max_completion_tokens (what langchain sends for max_tokens); llama-server, vLLM
         # and LM Studio honour the classic max_tokens field, so a custom endpoint gets that one.
         limit: dict[str, Any] = ({"extra_body": {"max_tokens": cfg.max_tokens}} if cfg.base_url
@@ -174,13 +217,11 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
     if provider == "ollama":
         from langchain_ollama import ChatOllama
 
-        if not cfg.model:
-            raise ModelError("The ollama provider needs [llm] model (for example llama3.2).")
         model = ChatOllama(model=cfg.model, base_url=cfg.base_url or "http://127.0.0.1:11434",
                            temperature=cfg.temperature, num_predict=cfg.max_tokens, num_ctx=cfg.context_window,
                            repeat_penalty=OLLAMA_REPEAT_PENALTY, client_kwargs={"timeout": cfg.timeout})
         return ChatModel(model, cfg.model, cfg.context_window, _estimate, cfg.base_url or "http://127.0.0.1:11434")
-    raise ModelError(f"Unknown LLM provider {provider!r}: choose one of {', '.join(LLM_PROVIDERS)}")
+    raise ModelError(f"Unknown LLM provider {provider!r}")  # pragma: no cover - provider_problem said so
 
 
 _MODELS: dict[tuple[Any, ...], ChatModel] = {}

@@ -384,12 +384,12 @@ def test_the_ui_warns_and_keeps_answering_when_the_store_is_damaged(tmp_path, mo
 
     class Stream:
         def stream(self, message, history, turns, *rest):
-            yield [{"role": "user", "content": message}], "", [], None
-            yield [{"role": "user", "content": message}, {"role": "assistant", "content": "ok"}], "", [], answer()
+            yield [{"role": "user", "content": message}], "", [], {}, None
+            yield [{"role": "user", "content": message}, {"role": "assistant", "content": "ok"}], "", [], {}, answer()
 
     chats = ui_chats.Chats(settings, Stream())
-    steps = list(chats.chat("Who?", [], [], "", "", None, "extractive", 5, "", {}, None))
-    assert steps[-1][0][-1]["content"] == "ok" and steps[-1][4].startswith("chat-who-directs-")  # answered, unsaved
-    assert steps[-1][5] == {} and "not saved" in warnings[0] and "damaged" in warnings[0]
+    steps = list(chats.chat("Who?", [], [], {}, "", "", None, "extractive", 5, "", {}, None))
+    assert steps[-1][0][-1]["content"] == "ok" and steps[-1][5].startswith("chat-who-directs-")  # answered, unsaved
+    assert steps[-1][6] == {} and "not saved" in warnings[0] and "damaged" in warnings[0]
     assert chats.open("trip", None)[0] == [] and "damaged" in warnings[1]
     assert chats.sidebar("trip", None)[0]["choices"] == [] and "damaged" in warnings[2]

@@ -4,6 +4,7 @@ and by gradio_client. Saves docs/screenshot.png of an answered question."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from .conftest import ARTICLES, BAD, ROOT, free_port, served
 
 pytestmark = pytest.mark.e2e
+EXAMPLE = "Why is Putin turning to North Korea for weapons?"
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -43,8 +45,13 @@ def serving(root: Path, before: Callable[[list[str], dict[str, str]], object] | 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with serving(tmp_path_factory.mktemp("e2e")) as url:
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="module")
+def server(root):
+    with serving(root) as url:
         yield url
 
 
@@ -75,14 +82,25 @@ def ask(page, question: str) -> None:
     page.wait_for_timeout(500)
 
 
+def card(page, passage: str):
+    """The source card holding the passage with id ``passage`` (``src-KEY-N``: source N of the answer at KEY)."""
+    return page.locator(f".nr-source:has(#{passage})")
+
+
+def shown(page) -> str:
+    """The key of the answer whose sources the panel shows."""
+    return page.locator(".nr-answer-sources:not(.nr-hidden)").get_attribute("data-answer")
+
+
 def test_answer_with_citation_and_highlighted_source(page):
     ask(page, "What did retired Lt. Gen. Mark Hertling say about Putin?")
     answer = page.locator("#nr-chat .message").last.inner_text()
     assert "[1]" in answer
-    marker = page.locator("#nr-chat a[href='#src-1']").last
+    marker = page.locator("#nr-chat a[href='#src-1-1']").last  # the first answer (message 1), its source 1
     marker.click()
-    card = page.locator("#src-1")
+    card = globals()["card"](page, "src-1-1")
     assert "nr-focus" in (card.get_attribute("class") or "")
+    assert "nr-focus" in (page.locator("#src-1-1").get_attribute("class") or "")
     assert "A retired US general says" in card.inner_text()
     highlighted = card.locator("mark").first.inner_text()
     assert highlighted and highlighted.split()[0] in card.inner_text()
@@ -96,11 +114,76 @@ def test_the_first_natural_question_is_answered_from_the_undated_article(page):
     message = page.locator("#nr-chat .message").last
     assert "seven million" in message.locator("strong").first.inner_text()  # the answering span leads, in bold
     assert "this year" in message.inner_text()  # the dates read from the question are shown
-    card = page.locator("#src-1")
-    assert "date unknown" in card.inner_text() and "seven million" in card.locator("mark").first.inner_text()
+    assert shown(page) == "3"  # the newest answer's sources
+    source = card(page, "src-3-1")
+    assert "date unknown" in source.inner_text() and "seven million" in source.locator("mark").first.inner_text()
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
     page.screenshot(path=str(docs / "screenshot.png"), full_page=True)
+
+
+def test_an_old_answers_citation_opens_its_own_source(page):
+    assert shown(page) == "3" and "seven million" in page.locator("#src-3-1").inner_text()
+    page.locator("#nr-chat a[href='#src-1-1']").first.click()  # [1] of the first answer, after a later answer
+    page.wait_for_function("() => document.querySelector('.nr-answer-sources:not(.nr-hidden)').dataset.answer === '1'")
+    assert page.locator("#src-1-1").is_visible() and not page.locator("#src-3-1").is_visible()
+    assert "A retired US general says" in card(page, "src-1-1").inner_text()
+    assert "seven million" not in page.locator(".nr-answer-sources:not(.nr-hidden)").inner_text()
+    page.locator("#nr-chat a[href='#src-3-1']").first.click()  # and back to the second answer's
+    page.wait_for_function("() => document.querySelector('.nr-answer-sources:not(.nr-hidden)').dataset.answer === '3'")
+
+
+def test_an_example_question_sends_and_its_sources_are_one_card_per_article(page):
+    before = page.locator("#nr-chat .message").count()
+    page.locator("#nr-examples").get_by_text(EXAMPLE).click()
+    page.wait_for_function("n => document.querySelectorAll('#nr-chat .message').length >= n + 2", arg=before,
+                           timeout=60_000)
+    page.wait_for_function("() => { const m = document.querySelectorAll('#nr-chat .message');"
+                           " return m[m.length - 1].innerText.includes('[1]'); }", timeout=120_000)
+    assert page.locator("#nr-chat .message.user").last.inner_text().strip() == EXAMPLE
+    assert page.input_value("#nr-question textarea") == ""
+    key = shown(page)
+    block = page.locator(f'.nr-answer-sources[data-answer="{key}"]')
+    articles = block.locator(".nr-source").evaluate_all("cs => cs.map(c => c.dataset.article)")
+    assert len(articles) == len(set(articles)) >= 1  # one card per article
+    passages = [block.locator(".nr-source").nth(i).locator(".nr-passage").count() for i in range(len(articles))]
+    cited = set(page.locator("#nr-chat .message").last.locator("a[href^='#src-']").evaluate_all(
+        "links => links.map(a => a.getAttribute('href'))"))
+    assert sum(passages) == len(cited) > len(articles)  # every cited passage, two of one article under one card
+    grouped = block.locator(".nr-source").nth(passages.index(max(passages)))
+    assert f"{max(passages)} passages" in grouped.locator(".nr-source-meta").inner_text()
+
+
+def test_the_filters_in_effect_are_shown_above_the_answer_and_a_reversed_range_is_a_message(page):
+    page.get_by_role("button", name="Options").click()
+    page.fill("#nr-since textarea, #nr-since input", "2023-09-01")
+    page.fill("#nr-until textarea, #nr-until input", "2023-09-30")
+    ask(page, "What did retired Lt. Gen. Mark Hertling say about Putin?")
+    message = page.locator("#nr-chat .message").last.inner_text()
+    assert message.startswith("Filters: 1–30 Sept 2023") and "[1]" in message
+    page.fill("#nr-since textarea, #nr-since input", "2023-09-30")
+    page.fill("#nr-until textarea, #nr-until input", "2023-09-01")
+    ask(page, "What did retired Lt. Gen. Mark Hertling say about Putin?")
+    message = page.locator("#nr-chat .message").last.inner_text()
+    assert "The date range is reversed: from 2023-09-30 to 2023-09-01. Swap the two dates." in message
+    assert "ℹ️" not in message  # a message about the input, not a refusal
+    page.fill("#nr-since textarea, #nr-since input", "")
+    page.fill("#nr-until textarea, #nr-until input", "")
+
+
+def test_only_configured_answerers_are_offered_and_another_says_what_to_set(page):
+    note = page.locator("#nr-providers").inner_text()
+    assert "llamacpp" in note and "[llm] model_path" in note and "ollama" in note and "[llm] model" in note
+    page.locator("#nr-provider input").click()
+    options = page.locator("ul[role=listbox] li").all_inner_texts()
+    assert [o.replace("✓", "").strip() for o in options] == ["extractive"]  # the chosen one is ticked
+    page.fill("#nr-provider input", "ollama")  # named anyway (the list allows typing): asked, and told what to set
+    page.keyboard.press("Enter")
+    ask(page, "What did retired Lt. Gen. Mark Hertling say about Putin?")
+    message = page.locator("#nr-chat .message").last.inner_text()
+    assert "The ollama provider needs [llm] model" in message
+    page.fill("#nr-provider input", "extractive")
+    page.keyboard.press("Enter")
 
 
 def test_upload_a_new_article_then_ask_about_it(page):
@@ -117,7 +200,7 @@ def test_upload_a_new_article_then_ask_about_it(page):
     assert "Glowfish" in page.locator("#nr-sources").inner_text()
 
 
-def test_junk_upload_is_rejected_with_a_reason(page, tmp_path):
+def test_junk_upload_is_rejected_with_a_reason_listed_and_removed(page, tmp_path, root):
     junk = tmp_path / "junk.txt"
     shutil.copy(BAD / "binary.txt", junk)
     pdf = tmp_path / "paper.pdf"
@@ -129,6 +212,15 @@ def test_junk_upload_is_rejected_with_a_reason(page, tmp_path):
     page.wait_for_function("() => document.querySelector('#nr-summary').innerText.includes('failed')", timeout=120_000)
     table = page.locator("#nr-report").inner_text()
     assert "binary file, not text" in table and "damaged or truncated PDF" in table
+    failed = page.locator("#nr-failed")
+    failed.get_by_text("uploads/junk.txt: binary file, not text").wait_for(timeout=60_000)
+    assert "uploads/paper.pdf: damaged or truncated PDF" in failed.inner_text()
+    failed.get_by_text("uploads/junk.txt").click()  # ticked
+    page.click("#nr-remove-failed")
+    page.wait_for_function("() => !document.querySelector('#nr-failed').innerText.includes('junk.txt')", timeout=60_000)
+    assert "uploads/paper.pdf" in failed.inner_text()
+    assert not (root / "articles" / "uploads" / "junk.txt").exists()
+    assert (root / "articles" / "uploads" / "paper.pdf").exists()
 
 
 def test_gradio_client_api(server, tmp_path):
@@ -144,3 +236,20 @@ def test_gradio_client_api(server, tmp_path):
     assert "1 added" in summary
     result = client.predict(question="How tall is the new crane in Orvik?", api_name="/answer")
     assert "60-metre" in result["text"]
+    for wrong, words in ((dict(since="2023-09-30", until="2023-09-01"), "The date range is reversed"),
+                         (dict(since="yesterday"), "since expects a date as YYYY-MM-DD"),
+                         (dict(provider="ollama"), "The ollama provider needs [llm] model"),
+                         (dict(top_k=100), "top_k must be between 1 and")):
+        with pytest.raises(Exception, match=re.escape(words)):
+            client.predict(question="How tall is the new crane in Orvik?", api_name="/answer", **wrong)
+    chat = dict(message="How tall is the new crane in Orvik?", since="", until="", name="", api_name="/chat")
+    with pytest.raises(Exception, match="Value 100 is greater than maximum value 12"):
+        client.predict(**chat, top_k=100)  # Gradio's own check of the slider, told without a traceback
+    conversation = client.predict(**chat, outlets=["Nobody News"])[0]  # an outlet the index lacks: no passage
+    assert conversation[-1]["content"][0]["text"].startswith("*Filters: Nobody News*\n\nℹ️ ")
+
+
+def test_no_traceback_in_the_servers_log(server, root):
+    """Every wrong input above (a reversed range, an unconfigured answerer, junk uploads) was a message."""
+    log = (root / "serve.log").read_text()
+    assert "Traceback" not in log, log[-3000:]

@@ -73,7 +73,7 @@ def test_a_conversation_survives_a_reload_and_is_listed(page, server):
     wait_for_text(page, "#nr-chat", HERTLING)
     assert page.locator("#nr-chat .message.user").count() == 1
     assert "[1]" in page.locator("#nr-chat .message.bot").last.inner_text()
-    assert "A retired US general says" in page.locator("#src-1").inner_text()  # its sources are back too
+    assert "A retired US general says" in page.locator(".nr-source:has(#src-1-1)").inner_text()  # its sources too
     wait_for_text(page, "#nr-chats", HERTLING)
     name = named(server, HERTLING)
     with ChatStore(server[1]) as store:
@@ -102,6 +102,12 @@ def test_a_new_chat_then_resume_the_old_one(page, server):
     with ChatStore(server[1]) as store:
         assert len(store.history(named(server, HERTLING))) == 4
     assert page.locator("#nr-chat .message.user").count() == 2
+    # the resumed answer's [1] still opens its own source, not the new answer's source 1
+    assert page.locator(".nr-answer-sources:not(.nr-hidden)").get_attribute("data-answer") == "3"
+    page.locator("#nr-chat a[href='#src-1-1']").first.click()
+    page.wait_for_function("() => document.querySelector('.nr-answer-sources:not(.nr-hidden)').dataset.answer === '1'")
+    assert "A retired US general says" in page.locator(".nr-source:has(#src-1-1)").inner_text()
+    assert not page.locator("#src-3-1").is_visible()
 
 
 def test_thumbs_up_is_saved_on_its_answer(page, server):

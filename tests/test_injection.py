@@ -55,7 +55,7 @@ def test_withhold_replaces_only_the_instruction_and_the_source_view_marks_it():
 
     passage = Passage(chunk_id="c1", article_id="a1", text=text, title="Regatta", outlet="Merrow Mail", url="",
                       published=None, start=0, end=len(text))
-    page = retrieved_html([Hit(passage, 1.0)])
+    page = retrieved_html("Is the regatta on?", [Hit(passage, 1.0)], 1)
     assert f'<s class="nr-instruction" title="{INSTRUCTION_TITLE}">{INJECTION}</s>' in page
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from rag.config import LLM_PROVIDERS, Settings
 from rag.dates import parse_day, typed_filters
 from rag.errors import NewsragError
-from rag.schema import ArticleReport, Filters, IngestReport
+from rag.llm import provider_problems
+from rag.schema import Answer, ArticleReport, Filters, IngestReport
 from ui import render
 
 # Gradio reads this when it is imported: no usage analytics leave the machine.
@@ -39,51 +40,63 @@ class Handlers:
 
     # -- chat ------------------------------------------------------------------------------------
 
-    def stream(self, message: str, history: list[dict[str, Any]], turns: list[list[str]], since: str, until: str,
-               outlets: list[str] | None, provider: str, top_k: float) -> Iterator[tuple[Any, ...]]:
-        """The conversation, the sources panel and the history as the answer streams, and the finished
-        :class:`Answer` with the last of them (None before, and when it failed). ``ui.chats`` saves it."""
+    def stream(self, message: str, history: list[dict[str, Any]], turns: list[list[str]], panels: dict[str, str],
+               since: str, until: str, outlets: list[str] | None, provider: str,
+               top_k: float) -> Iterator[tuple[Any, ...]]:
+        """The conversation, the sources panel, the history and the panel's blocks (every answer's sources, keyed
+        by its place in the conversation) as the answer streams, and the finished :class:`Answer` with the last of
+        them (None before, and when it failed). ``ui.chats`` saves it."""
         from rag.service import Done, Error, Sources, Token, ask
 
         history = list(history or []) + [{"role": "user", "content": message},
                                          {"role": "assistant", "content": "…"}]
-        turns = list(turns or [])
-        sources = ""
-        yield history, sources, turns, None
+        turns, panels = list(turns or []), dict(panels or {})
+        key = len(history) - 1  # this answer's place: its markers open its own block of the panel
+
+        def shown(block: str | None, text: str, done: Answer | None = None) -> tuple[Any, ...]:
+            if block is not None:
+                panels[str(key)] = block
+            history[-1] = {"role": "assistant", "content": text}
+            return history, render.sources_panel(panels), turns, panels, done
+
+        yield shown(None, "…")
         try:
             filters = Filters(parse_day(since, "Since"), parse_day(until, "Until"), tuple(outlets or ()))
         except NewsragError as exc:
-            history[-1] = {"role": "assistant", "content": f"{render.UNSUPPORTED_MARK} {exc}"}
-            yield history, sources, turns, None
+            yield shown(None, f"{render.UNSUPPORTED_MARK} {exc}")
             return
         raw = ""
         for event in ask(message, turns, filters, self.settings, provider=provider or None, top_k=int(top_k or 0) or None):
-            done = None
             if isinstance(event, Sources):
-                sources = render.retrieved_html(event.hits)
+                yield shown(render.retrieved_html(message, event.hits, key), history[-1]["content"])
             elif isinstance(event, Token):
                 raw += event.text
-                history[-1] = {"role": "assistant", "content": render.streaming_markdown(raw)}
+                yield shown(None, render.streaming_markdown(raw))
             elif isinstance(event, Done):
-                history[-1] = {"role": "assistant", "content": render.answer_markdown(event.answer)}
-                sources = render.sources_html(event.answer)
                 turns += [["user", message], ["assistant", event.answer.text]]
-                done = event.answer
+                yield shown(render.sources_html(event.answer, key), render.answer_markdown(event.answer, key),
+                            event.answer)
             elif isinstance(event, Error):
                 text = f"{render.UNSUPPORTED_MARK} {event.message}"
-                if event.partial is not None:
-                    text = render.answer_markdown(event.partial) + "\n\n" + text
-                    sources = render.sources_html(event.partial)
-                history[-1] = {"role": "assistant", "content": text}
-            yield history, sources, turns, done
+                if event.partial is None:
+                    panels.pop(str(key), None)
+                    yield shown(None, text)
+                else:
+                    yield shown(render.sources_html(event.partial, key),
+                                render.answer_markdown(event.partial, key) + "\n\n" + text)
 
     def answer_api(self, question: str, since: str = "", until: str = "", outlet: str = "", provider: str = "",
                    top_k: int = 0) -> dict[str, Any]:
-        """Answer a question from the indexed articles; returns the whole structured answer as JSON."""
+        """Answer a question from the indexed articles; returns the whole structured answer as JSON. A question
+        or filter that cannot be used, or an answerer that cannot answer, is an error with the message."""
         from rag.service import answer, answer_dict
+        from ui.errors import told
 
-        return answer_dict(answer(question, None, typed_filters(since, until, outlet), self.settings,
-                                  provider=provider or None, top_k=top_k or None))
+        try:
+            return answer_dict(answer(question, None, typed_filters(since, until, outlet), self.settings,
+                                      provider=provider or None, top_k=top_k or None))
+        except NewsragError as exc:
+            raise told(str(exc)) from exc
 
     # -- index -------------------------------------------------------------------------------------
 
@@ -100,12 +113,38 @@ class Handlers:
         names = [name for name, _ in stats.outlets if name != "(unknown)"]
         return render.stats_markdown(stats), gr.update(choices=names)
 
+    def failed(self) -> Any:
+        """The uploads that failed to index, each with its reason, to tick for removal."""
+        import gradio as gr
+
+        from ingest.uploads import failed_uploads
+
+        items = failed_uploads(self.settings)
+        label = f"Failed uploads ({len(items)}): tick to remove" if items else "No failed uploads"
+        return gr.update(choices=[(f"{f.source}: {f.reason}", f.source) for f in items], value=[], label=label)
+
+    def remove(self, sources: list[str] | None) -> Any:
+        """Delete the ticked failed uploads; the list again."""
+        import gradio as gr
+
+        from ingest.uploads import remove_upload
+        from ui.errors import told
+
+        try:
+            for source in sources or []:
+                remove_upload(source, self.settings)
+        except NewsragError as exc:
+            raise told(str(exc)) from exc
+        if sources:
+            gr.Info(f"Removed {len(sources)} file(s).")
+        return self.failed()
+
     def _finish(self, report: IngestReport) -> tuple[Any, ...]:
         import gradio as gr
 
         if report.failed:
             gr.Warning(f"{report.count('failed')} item(s) could not be indexed: see the table for the reasons.")
-        return (render.report_rows(report), render.report_summary(report), *self.overview())
+        return (render.report_rows(report), render.report_summary(report), *self.overview(), self.failed())
 
     def _progress(self, progress: Any) -> Any:
         def update(p: Any) -> None:
@@ -113,12 +152,12 @@ class Handlers:
         return update
 
     def _guard(self, action: Any) -> tuple[Any, ...]:
-        import gradio as gr
+        from ui.errors import told
 
         try:
             return self._finish(action())
         except NewsragError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise told(str(exc)) from exc
 
     def upload(self, files: list[Any] | None, progress: Any = None) -> tuple[Any, ...]:
         from ingest.index import ingest_paths
@@ -139,13 +178,12 @@ class Handlers:
         return self._guard(action)
 
     def paste(self, title: str, day: str, outlet: str, url: str, text: str, progress: Any = None) -> tuple[Any, ...]:
-        import gradio as gr
-
         from ingest.index import ingest_paths
         from ingest.uploads import save_pasted
+        from ui.errors import told
 
         if not title.strip() or not text.strip():
-            raise gr.Error("A pasted article needs a title and its text.")
+            raise told("A pasted article needs a title and its text.")
 
         def action() -> IngestReport:
             path = save_pasted(title, text, self.settings, published=parse_day(day, "Date"), outlet=outlet, url=url)
@@ -154,13 +192,12 @@ class Handlers:
         return self._guard(action)
 
     def fetch(self, urls: str, progress: Any = None) -> tuple[Any, ...]:
-        import gradio as gr
-
         from ingest.web import ingest_urls
+        from ui.errors import told
 
         wanted = [u.strip() for u in (urls or "").split() if u.strip()]
         if not wanted:
-            raise gr.Error("Paste a page URL or an RSS/Atom feed URL.")
+            raise told("Paste a page URL or an RSS/Atom feed URL.")
         return self._guard(lambda: ingest_urls(wanted, self.settings))
 
     def rescan(self, progress: Any = None) -> tuple[Any, ...]:
@@ -173,9 +210,12 @@ class Handlers:
 def build_app(settings: Settings) -> Any:
     import gradio as gr
 
-    from ui import chats
+    from ui import chats, errors
 
     h = Handlers(settings)
+    problems = provider_problems(settings)
+    offered = [p for p in LLM_PROVIDERS if p not in problems]
+    default = settings.llm.provider if settings.llm.provider in offered else "extractive"
 
     def upload(files: list[Any] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         return h.upload(files, progress)
@@ -201,21 +241,28 @@ def build_app(settings: Settings) -> Any:
                         box = gr.Textbox(placeholder="Ask about the indexed articles…", show_label=False, scale=5,
                                          elem_id="nr-question")
                         send = gr.Button("Ask", variant="primary", scale=1, elem_id="nr-ask")
-                    gr.Examples(EXAMPLES, inputs=box, label="Try")
+                    examples = gr.Examples(EXAMPLES, inputs=box, label="Try (a click asks it)",
+                                           elem_id="nr-examples")
                     with gr.Accordion("Options", open=False):
                         with gr.Row():
-                            since = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1)
-                            until = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
-                        outlets = gr.Dropdown(label="Outlets", multiselect=True, choices=[])
+                            since = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1, elem_id="nr-since")
+                            until = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1, elem_id="nr-until")
+                        # the choices arrive when the page loads; an outlet the index lacks is no error, only no passage
+                        outlets = gr.Dropdown(label="Outlets", multiselect=True, choices=[], allow_custom_value=True)
                         with gr.Row():
-                            provider = gr.Dropdown(list(LLM_PROVIDERS), value=settings.llm.provider, label="Answerer")
-                            top_k = gr.Slider(1, 12, value=settings.retrieve.top_k, step=1, label="Passages (top-k)")
+                            # only the providers that can answer; one named anyway (the API) gets what to set
+                            provider = gr.Dropdown(offered, value=default, label="Answerer", allow_custom_value=True,
+                                                   elem_id="nr-provider")
+                            top_k = errors.quiet(gr.Slider(1, 12, value=settings.retrieve.top_k, step=1,
+                                                           label="Passages (top-k)"))
+                        gr.Markdown(render.providers_note(settings.llm.provider, problems), elem_id="nr-providers")
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources")
                     sources = gr.HTML(elem_id="nr-sources")
             turns = gr.State([])
-            chats.build(app, settings, h, chatbot, sources, turns, box, send,
-                        [box, chatbot, turns, since, until, outlets, provider, top_k])
+            panels = gr.State({})  # every answer's sources, keyed by its place in the conversation
+            chats.build(app, settings, h, chatbot, sources, turns, panels, box, send, examples,
+                        [box, chatbot, turns, panels, since, until, outlets, provider, top_k])
         with gr.Tab("Index"):
             stats = gr.Markdown(elem_id="nr-stats")
             with gr.Row():
@@ -236,11 +283,16 @@ def build_app(settings: Settings) -> Any:
                     index_paste = gr.Button("Index pasted article")
             summary = gr.Markdown(elem_id="nr-summary")
             table = gr.Dataframe(headers=REPORT_HEADERS, interactive=False, wrap=True, elem_id="nr-report")
-            index_outputs = [table, summary, stats, outlets]
+            with gr.Row():
+                failed = gr.CheckboxGroup(label="No failed uploads", choices=[], elem_id="nr-failed", scale=4)
+                remove = gr.Button("Remove ticked uploads", size="sm", elem_id="nr-remove-failed", scale=1)
+            remove.click(h.remove, [failed], [failed], api_visibility="private")
+            index_outputs = [table, summary, stats, outlets, failed]
             index_files.click(upload, [files], index_outputs, api_name="ingest_files")
             index_urls.click(fetch, [urls], index_outputs, api_name="ingest_urls")
             index_paste.click(paste, [p_title, p_date, p_outlet, p_url, p_text], index_outputs, api_name="ingest_text")
             rescan_btn.click(rescan, None, index_outputs, api_name="rescan")
         gr.api(h.answer_api, api_name="answer")
         app.load(h.overview, None, [stats, outlets], api_visibility="private")
+        app.load(h.failed, None, [failed], api_visibility="private")
     return app

@@ -27,6 +27,7 @@ from rag.config import Settings
 from rag.errors import NewsragError
 from rag.schema import Answer
 from ui import render
+from ui.errors import told
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ STORAGE_KEY = "newsrag-chat"
 # draws a random one per process) lets a restarted server read it back.
 STORAGE_SECRET = "newsrag-open-chat"
 AUTO_NAME = re.compile(r"^chat-[a-z0-9-]*-[0-9a-f]{6}$")
+EMPTY: tuple[Any, ...] = ([], "", [], {}, "", {})  # no chat open: conversation, panel, history, blocks, name, turns
 
 
 def new_name(question: str) -> str:
@@ -64,18 +66,18 @@ class Chats:
 
     # -- asking --------------------------------------------------------------------------------
 
-    def chat(self, message: str, history: list[dict[str, Any]], turns: list[list[str]], since: str, until: str,
-             outlets: list[str] | None, provider: str, top_k: float, name: str, positions: dict[str, int],
-             request: gr.Request) -> Iterator[tuple[Any, ...]]:
+    def chat(self, message: str, history: list[dict[str, Any]], turns: list[list[str]], panels: dict[str, str],
+             since: str, until: str, outlets: list[str] | None, provider: str, top_k: float, name: str,
+             positions: dict[str, int], request: gr.Request) -> Iterator[tuple[Any, ...]]:
         """Answer (``Handlers.stream``) and save the answer as the next turn of chat ``name`` (started if "")."""
         positions = dict(positions or {})
-        for shown, sources, said, answer in self.handlers.stream(message, history, turns, since, until, outlets,
-                                                                 provider, top_k):
+        for shown, sources, said, blocks, answer in self.handlers.stream(message, history, turns, panels, since,
+                                                                         until, outlets, provider, top_k):
             if answer is not None:
                 name, turn = self.save(request, name, answer, provider, top_k)
                 if turn:
                     positions[str(len(shown) - 1)] = turn
-            yield shown, sources, said, "", name, positions
+            yield shown, sources, said, blocks, "", name, positions
 
     def save(self, request: gr.Request | None, name: str, answer: Answer, provider: str,
              top_k: float) -> tuple[str, int]:
@@ -110,10 +112,12 @@ class Chats:
         return path
 
     def open(self, name: str, request: gr.Request) -> tuple[Any, ...]:
-        """Chat ``name`` as it was left: its questions and answers, the last answer's sources, the history."""
+        """Chat ``name`` as it was left: its questions and answers, each answer's sources (the last one's shown),
+        the history."""
         history: list[dict[str, str]] = []
         positions: dict[str, int] = {}
-        sources, turns = "", []
+        panels: dict[str, str] = {}
+        turns: list[list[str]] = []
         try:
             with self.store(request) as store:
                 saved = store.answers(name) if name else []
@@ -122,38 +126,39 @@ class Chats:
             gr.Warning(str(exc))
             saved = []
         for turn, answer in saved:
+            key = len(history) + 1  # the place of its answer in the conversation, as when it was asked
             history += [{"role": "user", "content": answer.question},
-                        {"role": "assistant", "content": render.answer_markdown(answer)}]
-            positions[str(len(history) - 1)] = turn
-            sources = render.sources_html(answer)
-        return history, sources, turns, name if saved else "", positions
+                        {"role": "assistant", "content": render.answer_markdown(answer, key)}]
+            positions[str(key)] = turn
+            panels[str(key)] = render.sources_html(answer, key)
+        return history, render.sources_panel(panels), turns, panels, name if saved else "", positions
 
     def load(self, stored: str | None, request: gr.Request) -> tuple[Any, ...]:
         """On page load: the chat named in the URL (``?chat=``), else the one this browser had open."""
         wanted = dict(request.query_params).get("chat") if request is not None else None
         if not (wanted or stored):
-            return tuple(gr.skip() for _ in range(5))  # leaves alone what was asked while the page loaded
+            return tuple(gr.skip() for _ in range(6))  # leaves alone what was asked while the page loaded
         return self.open(wanted or stored or "", request)
 
     def rename(self, name: str, new: str, request: gr.Request) -> tuple[str, str]:
         if not name:
-            raise gr.Error("Open a chat to rename it.")
+            raise told("Open a chat to rename it.")
         try:
             with self.store(request) as store:
                 store.rename(name, new)
         except NewsragError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise told(str(exc)) from exc
         return " ".join(new.split()), ""
 
     def delete(self, name: str, request: gr.Request) -> tuple[Any, ...]:
         if not name:
-            raise gr.Error("Open a chat to delete it.")
+            raise told("Open a chat to delete it.")
         try:
             with self.store(request) as store:
                 store.delete(name)
         except NewsragError as exc:
-            raise gr.Error(str(exc)) from exc
-        return [], "", [], "", {}
+            raise told(str(exc)) from exc
+        return EMPTY
 
     def like(self, name: str, positions: dict[str, int], data: gr.LikeData, request: gr.Request) -> Any:
         """Thumbs up or down on an answer, saved on its turn; the (turn, rating) a comment then goes with."""
@@ -177,19 +182,20 @@ class Chats:
     def comment(self, name: str, rated: list[Any] | None, text: str, request: gr.Request) -> str:
         """A comment on the answer rated last, stored with its rating."""
         if not name or not rated:
-            raise gr.Error("Rate an answer first (thumbs up or down under it), then comment on it.")
+            raise told("Rate an answer first (thumbs up or down under it), then comment on it.")
         try:
             with self.store(request) as store:
                 store.feedback(name, int(rated[0]), "up" if rated[1] == "up" else "down", " ".join(text.split()))
         except NewsragError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise told(str(exc)) from exc
         gr.Info("Comment saved.")
         return ""
 
 
-def build(app: Any, settings: Settings, handlers: Any, chatbot: Any, sources: Any, turns: Any, box: Any, send: Any,
-          chat_inputs: list[Any]) -> None:
-    """The sidebar of saved chats and the chat's events; call inside ``app``'s Blocks, after the chat components."""
+def build(app: Any, settings: Settings, handlers: Any, chatbot: Any, sources: Any, turns: Any, panels: Any, box: Any,
+          send: Any, examples: Any, chat_inputs: list[Any]) -> None:
+    """The sidebar of saved chats and the chat's events; call inside ``app``'s Blocks, after the chat components.
+    A click on one of ``examples`` (a ``gr.Examples`` filling ``box``) asks it."""
     c = Chats(settings, handlers)
     name = gr.BrowserState("", storage_key=STORAGE_KEY, secret=STORAGE_SECRET)
     positions = gr.State({})
@@ -205,14 +211,15 @@ def build(app: Any, settings: Settings, handlers: Any, chatbot: Any, sources: An
             export = gr.DownloadButton("Download (Markdown)", size="sm", interactive=False, elem_id="nr-export")
             remark = gr.Textbox(label="Comment on the answer you rated last", lines=2, elem_id="nr-comment")
             send_remark = gr.Button("Save comment", size="sm", elem_id="nr-save-comment")
-    shown = [chatbot, sources, turns, name, positions]
+    shown = [chatbot, sources, turns, panels, name, positions]
     inputs = [*chat_inputs, name, positions]
-    outputs = [chatbot, sources, turns, box, name, positions]
+    outputs = [chatbot, sources, turns, panels, box, name, positions]
     quiet: dict[str, Any] = {"api_visibility": "private"}
     for event in (box.submit(c.chat, inputs, outputs, api_name="chat"),
                   send.click(c.chat, inputs, outputs, **quiet),
-                  new.click(lambda: ([], "", [], "", {}), None, shown, **quiet),
-                  chatbot.clear(lambda: ([], "", [], "", {}), None, shown, **quiet),  # its bin starts a new chat
+                  examples.load_input_event.then(c.chat, inputs, outputs, **quiet),
+                  new.click(lambda: EMPTY, None, shown, **quiet),
+                  chatbot.clear(lambda: EMPTY, None, shown, **quiet),  # its bin starts a new chat
                   listing.input(c.open, [listing], shown, **quiet),
                   rename.click(c.rename, [name, new_title], [name, new_title], **quiet),
                   delete.click(c.delete, [name], shown, **quiet),
