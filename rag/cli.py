@@ -175,6 +175,8 @@ def format_answer(answer: Any) -> str:
     if answer.lead and not answer.refused:
         lines += [f"Answer: {answer.lead} [{answer.lead_citation}]", ""]
     lines.append(marked_text(answer))
+    if answer.as_of and not answer.refused:
+        lines += ["", f"As of {day_text(answer.as_of)} (the newest source cited)."]
     if answer.note:
         lines += ["", f"Note: {answer.note}"]
     if answer.citations:

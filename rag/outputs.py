@@ -18,6 +18,7 @@ from rag.dates import day_text
 from rag.schema import Answer, AnswerSentence
 
 SOURCES_HEADING = "Sources:"  # the line that starts the numbered source list under an answer
+AS_OF_PREFIX = "*As of "  # starts the line that dates an answer by its newest cited source
 UNSUPPORTED_NOTE = " (unsupported)"  # appended to a sentence no passage supports, in plain-text answers
 
 
@@ -43,6 +44,7 @@ class AnswerOut(BaseModel):
     refusal_reason: str = Field(description="why the articles do not answer the question, or ''")
     refusal_kind: str | None
     citations: list[CitationOut]
+    as_of: str | None = Field(description="the newest publication date among the cited sources (ISO), or None")
     note: str
     provider: str
 
@@ -67,7 +69,8 @@ def answer_out(result: Answer) -> AnswerOut:
     refusal = result.refusal
     return AnswerOut(question=result.question, text=result.text, lead=result.lead, refused=result.refused,
                      refusal_reason=refusal.reason if refusal else "", refusal_kind=refusal.kind if refusal else None,
-                     citations=citations_out(result), note=result.note, provider=result.provider)
+                     citations=citations_out(result), as_of=iso_day(result.as_of), note=result.note,
+                     provider=result.provider)
 
 
 def marked_text(result: Answer) -> str:
@@ -94,6 +97,8 @@ def answer_markdown(result: Answer) -> str:
     if result.lead and result.lead_citation and not result.refused:
         text = f"**{result.lead}** [{result.lead_citation}] — {text}"
     parts = [text]
+    if result.as_of and not result.refused:
+        parts.append(f"{AS_OF_PREFIX}{day_text(result.as_of)} (the newest source cited).*")
     if not result.complete:
         parts.append("*The answer is incomplete.*")
     if result.note:
@@ -109,4 +114,4 @@ def answer_markdown(result: Answer) -> str:
 def without_sources(content: str) -> str:
     """A message written by :func:`answer_markdown` without its source list (the answer text a follow-up needs)."""
     head, _, _ = content.partition(f"\n\n{SOURCES_HEADING}\n")
-    return head
+    return "\n\n".join(part for part in head.split("\n\n") if not part.startswith(AS_OF_PREFIX))

@@ -344,6 +344,12 @@ class Answer:
     def unsupported(self) -> int:
         return sum(1 for s in self.sentences if s.verdict == "unsupported")
 
+    @property
+    def as_of(self) -> date | None:
+        """The newest publication date among the cited sources: what the answer is current to (None when no
+        cited source is dated, or nothing is cited)."""
+        return max((c.published for c in self.citations if c.published is not None), default=None)
+
 
 def json_data(value: Any) -> Any:
     """A dataclass (or anything holding them) as plain JSON-ready data: dates as ISO strings, tuples as lists."""

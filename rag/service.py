@@ -327,4 +327,5 @@ def answer_dict(result: Answer) -> dict[str, Any]:
     """An Answer as plain JSON-ready data (dates as ISO strings), with ``refused`` spelled out."""
     data: dict[str, Any] = json_data(result)
     data["refused"] = result.refused
+    data["as_of"] = result.as_of.isoformat() if result.as_of else None
     return data

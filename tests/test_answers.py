@@ -141,9 +141,12 @@ def test_cli_ask_prints_answer_and_sources(indexed, capsys, tmp_path):
     out = capsys.readouterr().out
     assert "Quillhaven" in out and "Sources:" in out
     assert "[1] Quillhaven to host the first Glowfish Festival" in out and "Zorbian Coastal Gazette Ltd., 2024-03-12" in out
+    newest = max(line.split(", ")[-1].rstrip(")") for line in out.splitlines() if line.startswith("[") and ", 20" in line)
+    assert f"As of {newest} (the newest source cited)." in out
     assert cli.main(["--config", str(config), "ask", PLANTED, "--json", "--top-k", "2"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["citations"][0]["published"] == "2024-03-12" and data["sentences"][0]["verdict"] == "supported"
+    assert data["as_of"] == max(c["published"] for c in data["citations"] if c["published"])
     assert cli.main(["--config", str(config), "ask", "bridge", "--since", "yesterday"]) == 2
     assert "--since expects a date" in capsys.readouterr().err
 

@@ -11,6 +11,7 @@ import os
 import re
 import urllib.error
 import urllib.request
+from datetime import date
 from typing import Any
 
 import openai
@@ -18,7 +19,7 @@ import pytest
 from openai import OpenAI
 
 from rag.api import MAX_BODY_BYTES, ApiError, answer_question, api_key, build_api, completion, parse_request
-from rag.outputs import SOURCES_HEADING, answer_markdown, without_sources
+from rag.outputs import SOURCES_HEADING, answer_markdown, answer_out, without_sources
 from rag.prompts import REFUSAL
 from rag.schema import Answer, AnswerSentence, Citation, Refusal, Support
 
@@ -325,3 +326,15 @@ def test_a_port_in_use_is_one_message_and_urls_a_browser_can_reach():
     free.close()
     assert page_url("0.0.0.0", 80) == "http://127.0.0.1:80/" and page_url("::", 8) == "http://[::1]:8/"
     assert page_url("localhost", 7860) == "http://localhost:7860/"
+
+
+@pytest.mark.unit
+def test_answer_markdown_is_stamped_as_of_its_newest_source_and_follow_ups_drop_the_stamp():
+    from dataclasses import replace
+
+    plain = _answer()
+    dated = replace(plain, citations=(replace(plain.citations[0], published=date(2024, 3, 12)),))
+    text = answer_markdown(dated)
+    assert "\n\n*As of 2024-03-12 (the newest source cited).*\n\n" in text
+    assert answer_out(dated).as_of == "2024-03-12" and answer_out(plain).as_of is None
+    assert without_sources(text) == without_sources(answer_markdown(plain))  # the history keeps the answer only

@@ -117,3 +117,14 @@ def test_the_answerers_left_out_say_what_to_set():
     note = render.providers_note("openai", {"openai": "Set <KEY>", "ollama": "needs [llm] model"})
     assert note.startswith('⚠️ `[llm] provider = "openai"` is not configured')
     assert "- **openai**: Set &lt;KEY&gt;" in note and "- **ollama**: needs [llm] model" in note
+
+
+def test_an_answer_is_stamped_as_of_its_newest_cited_source():
+    supported = AnswerSentence("Repairs cost 14 million tessals.", (1,), "supported")
+    older = replace(CITATION, number=2, published=date(2023, 12, 1))
+    undated = replace(CITATION, number=3, published=None)
+    answer = replace(make([supported]), citations=(older, CITATION, undated))
+    assert answer.as_of == date(2024, 1, 15)
+    assert render.answer_markdown(answer, 1).endswith("*As of 15 Jan 2024 (the newest source cited).*")
+    assert replace(answer, citations=(undated,)).as_of is None and make([], refused=True).as_of is None
+    assert "As of" not in render.answer_markdown(make([], refused=True), 1)

@@ -89,6 +89,8 @@ def answer_markdown(answer: Answer, key: int) -> str:
     text = " ".join(parts)
     if head:
         text = f"{head}\n\n{text}"
+    if answer.as_of:
+        text += f"\n\n*As of {day_words(answer.as_of)} (the newest source cited).*"
     if not answer.complete:
         text += f"\n\n{UNSUPPORTED_MARK} *The answer is incomplete.*"
     if answer.note:
