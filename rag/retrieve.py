@@ -61,6 +61,7 @@ def passage_from(chunk_id: str, text: str, meta: dict[str, Any]) -> Passage:
         end=int(meta.get("end", 0)),
         source=str(meta.get("source", "")),
         position=int(meta.get("position", 0)),
+        story=str(meta.get("story") or ""),  # rag.stories.STORY_KEY
     )
 
 

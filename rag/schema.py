@@ -225,6 +225,7 @@ class Passage:
     end: int
     source: str = ""
     position: int = 0
+    story: str = ""  # the story (rag.stories) of its article; "" for an index without stories
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ class Citation:
     passage_start: int  # chunk offsets in the article's cleaned text
     passage_end: int
     also_reported: tuple[str, ...] = ()
+    story: str = ""  # the story (rag.stories) its article belongs to; "" when unknown
 
 
 @dataclass(frozen=True)

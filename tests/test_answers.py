@@ -147,6 +147,8 @@ def test_cli_ask_prints_answer_and_sources(indexed, capsys, tmp_path):
     data = json.loads(capsys.readouterr().out)
     assert data["citations"][0]["published"] == "2024-03-12" and data["sentences"][0]["verdict"] == "supported"
     assert data["as_of"] == max(c["published"] for c in data["citations"] if c["published"])
+    stories = {m["story"] for _, _, m in get_engine(indexed).store.get_chunks([c["chunk_id"] for c in data["citations"]])}
+    assert {c["story"] for c in data["citations"]} == stories and "" not in stories  # each source's story, from the index
     assert cli.main(["--config", str(config), "ask", "bridge", "--since", "yesterday"]) == 2
     assert "--since expects a date" in capsys.readouterr().err
 

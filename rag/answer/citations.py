@@ -163,7 +163,7 @@ def verify(parsed: Sequence[tuple[str, list[int]]], hits: Sequence[Hit], embed: 
 def citation_for(hit: Hit, number: int) -> Citation:
     p = hit.passage
     return Citation(number, p.article_id, p.chunk_id, p.title, p.outlet, p.published, p.url, p.source, p.text,
-                    p.start, p.end, hit.also_reported)
+                    p.start, p.end, hit.also_reported, p.story)
 
 
 def render(sentences: Sequence[AnswerSentence]) -> str:
