@@ -138,17 +138,21 @@ def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.dates import parse_day
     from rag.embed import get_embedder
     from rag.store import open_store
     from rag.stories import open_table
     from rag.timeline import find_story, timeline
 
+    since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
+    if since and until and since > until:
+        raise InputError(f"The date range is reversed: --since {since} is after --until {until}. Swap the two dates.")
     store = open_store(settings, get_embedder(settings.embed).name)
     table = open_table(settings)
     story = find_story(table, args.story)
     if story is None:
         raise InputError(f"No story matches {args.story!r}: `newsrag stories` lists them")
-    events = timeline(store, table, story)
+    events = timeline(store, table, story, since, until)
     if args.json:
         from rag.schema import json_data
 
@@ -410,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("timeline", help="a story's articles in date order, one cited sentence each")
     p.add_argument("story", metavar="STORY", help="a story id (see `newsrag stories`) or words naming it")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after this day")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="only articles published on or before this day")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_timeline)
 

@@ -65,8 +65,10 @@ def lead(text: str, offset: int = 0) -> tuple[str, int, int]:
     return text[start:end], start + offset, end + offset
 
 
-def timeline(store: Store, table: StoryTable, story: str) -> list[Event]:
-    """The story's articles oldest first (undated last), one cited lead sentence each."""
+def timeline(store: Store, table: StoryTable, story: str, since: date | None = None,
+             until: date | None = None) -> list[Event]:
+    """The story's articles oldest first (undated last), one cited lead sentence each; with ``since``/``until``
+    (days, both included) only the articles published within them, as the exact filters of ``ask`` do."""
     ids = sorted(table.members.get(story, ()))
     found = store.story_chunks(ids)
     events = []
@@ -79,5 +81,8 @@ def timeline(store: Store, table: StoryTable, story: str) -> list[Event]:
         published = str(meta.get("published") or "")
         events.append(Event(date.fromisoformat(published) if published else None, sentence, str(meta.get("title", "")),
                             str(meta.get("outlet", "")), str(meta.get("url", "")), article_id, start, end))
+    if since or until:
+        events = [e for e in events if e.published is not None and (since is None or e.published >= since)
+                  and (until is None or e.published <= until)]
     return sorted(events, key=lambda e: (e.published is None, e.published or date.min, e.article_id))
 

@@ -122,3 +122,12 @@ def test_progress_is_a_bar_on_a_terminal():
     shown.update(2, chunks=5)
     shown.close()
     assert "\r" in stream.getvalue() and "2/3" in stream.getvalue()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--since", "2024-03-01", "--until", "2024-02-01"], "The date range is reversed"),
+    (["--since", "last week"], "--since expects a date"),
+])
+def test_timeline_dates_are_checked_before_the_index_is_opened(config, tmp_path, capsys, args, message):
+    assert cli.main(["--config", str(config), "timeline", "strike", *args]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "index").exists()

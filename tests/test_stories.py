@@ -245,5 +245,10 @@ def test_a_timeline_lists_a_storys_articles_by_date_with_their_lead_sentences(tm
         ("2024-02-20", "Velmora rail strike begins"), ("2024-02-21", "Velmora rail strike day two")]
     assert all(e.sentence.startswith("Rail workers in Velmora began a strike over pay on") for e in events)
     assert events[0].start == 0 and events[1].start > 0  # "By Staff." is too short to be a lead
+    store = open_store(settings, embedder.name)
+    only = timeline(store, table, story, since=date(2024, 2, 21))  # exact, like ask's --since/--until
+    assert [e.title for e in only] == ["Velmora rail strike day two"]
+    assert [e.title for e in timeline(store, table, story, until=date(2024, 2, 20))] == ["Velmora rail strike begins"]
+    assert timeline(store, table, story, since=date(2024, 3, 1)) == []
     assert lead("Short. Then a sentence of at least eight words follows here.") == (
         "Then a sentence of at least eight words follows here.", 7, 60)
