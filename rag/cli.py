@@ -1,4 +1,4 @@
-"""``newsrag``: ingest | ask | chats | feedback | serve | mcp | eval | stats | stories | timeline | copy-index.
+"""``newsrag``: ingest | ask | chats | feedback | serve | mcp | eval | stats | stories | timeline | digest | copy-index.
 
 Thin: parse arguments, call the library, print. Heavy modules (torch, chromadb,
 gradio) are imported inside the command that needs them, so ``newsrag --help``
@@ -162,6 +162,43 @@ def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
     for e in events:
         _out(f"\n{e.published.isoformat() if e.published else 'date unknown':10}  {e.sentence}")
         _out(f"{'':10}  -- {e.title}{f' ({e.outlet})' if e.outlet else ''}{f' {e.url}' if e.url else ''}")
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date, timedelta
+
+    from rag.bm25 import lexical_cache
+    from rag.dates import parse_day
+    from rag.embed import get_embedder
+    from rag.store import open_store
+    from rag.stories import open_table
+    from rag.timeline import DIGEST_DAYS, digest
+
+    since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
+    if since and until and since > until:
+        raise InputError(f"The date range is reversed: --since {since} is after --until {until}. Swap the two dates.")
+    if args.limit < 1:
+        raise InputError(f"--limit must be 1 or more, not {args.limit}")
+    store = open_store(settings, get_embedder(settings.embed).name)
+    if until is None:  # the corpus's today (one misdated article moves nothing), never after the clock
+        until = lexical_cache(settings, store).current().corpus_today(date.today()) or date.today()
+    since = since or until - timedelta(days=DIGEST_DAYS)
+    items = digest(store, open_table(settings), since, until, limit=args.limit)
+    if args.json:
+        from rag.schema import json_data
+
+        _out(json.dumps({"since": since.isoformat(), "until": until.isoformat(), "stories": json_data(items)},
+                        indent=2, ensure_ascii=False))
+        return 0
+    _out(f"# What's new from {since} to {until}: {len(items)} {'story' if len(items) == 1 else 'stories'}")
+    for n, item in enumerate(items, 1):
+        _out(f"\n## {n}. {item.leads[0].title or 'Untitled'}\n")
+        _out(f"{len(item.outlets)} outlet(s) ({', '.join(item.outlets) or 'unknown'}) · {item.articles} article(s) · "
+             f"newest {item.newest} · timeline: `newsrag timeline {item.story}`\n")
+        for e in item.leads:
+            _out(f"- {e.published or 'date unknown'}: “{e.sentence}” ({e.title}{f', {e.outlet}' if e.outlet else ''})"
+                 f"{f' {e.url}' if e.url else ''}")
     return 0
 
 
@@ -418,6 +455,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="YYYY-MM-DD", help="only articles published on or before this day")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_timeline)
+
+    p = sub.add_parser("digest", help="what's new: the top stories of the last week (or --since/--until), cited")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="from this day (default: 7 days before --until)")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="to this day (default: the newest day of the articles)")
+    p.add_argument("--limit", type=int, default=10, metavar="N", help="at most N stories (default 10)")
+    p.add_argument("--json", action="store_true", help="print as JSON (the default output is Markdown)")
+    p.set_defaults(func=cmd_digest)
 
     p = sub.add_parser("ask", help="answer a question from the indexed articles, with sources")
     p.add_argument("question")

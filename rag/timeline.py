@@ -1,5 +1,6 @@
 """A story's timeline: its articles in date order, each with one cited sentence (a first step of issue 14's
-timeline; figures that change over time and the UI tab are not done).
+timeline; figures that change over time and the UI tab are not done), and the digest: the top stories of a window
+of days by how many outlets covered them, with their newest leads.
 
 A story is named by its id or found by words: the story whose articles' title words and names hold the
 most of the query's content words (ties: the larger story, then the newer). Each article gives its lead:
@@ -9,6 +10,7 @@ by its title, outlet, date, URL and the sentence's character span in the article
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -17,6 +19,9 @@ from rag.stories import StoryTable
 from rag.text import sentence_spans, terms
 
 MIN_WORDS = 8  # shorter "sentences" are bylines, datelines and captions
+DIGEST_DAYS = 7  # a digest's default window: the last week before today
+DIGEST_STORIES = 10  # stories in a digest by default
+DIGEST_LEADS = 2  # cited lead sentences per story
 
 
 @dataclass(frozen=True)
@@ -65,14 +70,11 @@ def lead(text: str, offset: int = 0) -> tuple[str, int, int]:
     return text[start:end], start + offset, end + offset
 
 
-def timeline(store: Store, table: StoryTable, story: str, since: date | None = None,
-             until: date | None = None) -> list[Event]:
-    """The story's articles oldest first (undated last), one cited lead sentence each; with ``since``/``until``
-    (days, both included) only the articles published within them, as the exact filters of ``ask`` do."""
-    ids = sorted(table.members.get(story, ()))
-    found = store.story_chunks(ids)
+def events_of(store: Store, article_ids: Sequence[str]) -> list[Event]:
+    """One cited lead sentence per article (in ``article_ids`` order; articles without chunks are skipped)."""
+    found = store.story_chunks(article_ids)
     events = []
-    for article_id in ids:
+    for article_id in article_ids:
         chunks = found.get(article_id)
         if not chunks:
             continue
@@ -81,8 +83,46 @@ def timeline(store: Store, table: StoryTable, story: str, since: date | None = N
         published = str(meta.get("published") or "")
         events.append(Event(date.fromisoformat(published) if published else None, sentence, str(meta.get("title", "")),
                             str(meta.get("outlet", "")), str(meta.get("url", "")), article_id, start, end))
+    return events
+
+
+def timeline(store: Store, table: StoryTable, story: str, since: date | None = None,
+             until: date | None = None) -> list[Event]:
+    """The story's articles oldest first (undated last), one cited lead sentence each; with ``since``/``until``
+    (days, both included) only the articles published within them, as the exact filters of ``ask`` do."""
+    events = events_of(store, sorted(table.members.get(story, ())))
     if since or until:
         events = [e for e in events if e.published is not None and (since is None or e.published >= since)
                   and (until is None or e.published <= until)]
     return sorted(events, key=lambda e: (e.published is None, e.published or date.min, e.article_id))
 
+
+@dataclass(frozen=True)
+class DigestItem:
+    """One story of a digest: who covered it in the window, its newest day, and its newest leads (cited)."""
+
+    story: str
+    outlets: tuple[str, ...]  # the distinct outlets of its articles in the window (exact copies are one article)
+    newest: date
+    articles: int  # its articles in the window
+    leads: tuple[Event, ...]  # the lead sentences of its newest articles, newest first
+
+
+def digest(store: Store, table: StoryTable, since: date, until: date, limit: int = DIGEST_STORIES,
+           leads: int = DIGEST_LEADS) -> list[DigestItem]:
+    """The top stories with articles published from ``since`` to ``until`` (both included): ranked by how many
+    outlets covered them there, then by their newest day, then by their number of articles."""
+    first, last = since.toordinal(), until.toordinal()
+    window = sorted(a for a, row in table.row.items()
+                    if table.alive[row] and first <= int(table.days[row]) <= last)
+    by_story: dict[str, list[Event]] = {}
+    for event in events_of(store, window):
+        if (story := table.story_of(event.article_id)) is not None:
+            by_story.setdefault(story, []).append(event)
+    items = []
+    for story, events in by_story.items():
+        newest_first = sorted(events, key=lambda e: (e.published or date.min, e.article_id), reverse=True)
+        items.append(DigestItem(story, tuple(sorted({e.outlet for e in events if e.outlet})),
+                                newest_first[0].published or since, len(events), tuple(newest_first[:leads])))
+    items.sort(key=lambda i: (len(i.outlets), i.newest, i.articles, i.story), reverse=True)
+    return items[:limit]

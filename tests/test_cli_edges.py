@@ -131,3 +131,13 @@ def test_progress_is_a_bar_on_a_terminal():
 def test_timeline_dates_are_checked_before_the_index_is_opened(config, tmp_path, capsys, args, message):
     assert cli.main(["--config", str(config), "timeline", "strike", *args]) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "index").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--since", "2024-03-01", "--until", "2024-02-01"], "The date range is reversed"),
+    (["--until", "soon"], "--until expects a date"),
+    (["--limit", "0"], "--limit must be 1 or more"),
+])
+def test_digest_arguments_are_checked_before_the_index_is_opened(config, tmp_path, capsys, args, message):
+    assert cli.main(["--config", str(config), "digest", *args]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "index").exists()

@@ -252,3 +252,31 @@ def test_a_timeline_lists_a_storys_articles_by_date_with_their_lead_sentences(tm
     assert timeline(store, table, story, since=date(2024, 3, 1)) == []
     assert lead("Short. Then a sentence of at least eight words follows here.") == (
         "Then a sentence of at least eight words follows here.", 7, 60)
+
+
+def test_the_digest_ranks_a_windows_stories_by_outlets_then_newest_with_cited_leads(tmp_path: Path):
+    from ingest.index import ingest_paths
+    from rag.store import open_store
+    from rag.stories import open_table
+    from rag.timeline import digest
+
+    folder, embedder = tmp_path / "articles", FakeEmbedder()
+    settings = make_settings(tmp_path, folder)
+    folder.mkdir(parents=True)
+    for name, outlet, day, weekday in (("s1", "Velmora Gazette", "2024-02-20", "Tuesday"),
+                                       ("s2", "Ostrand Wire", "2024-02-21", "Wednesday"),
+                                       ("s3", "Velmora Gazette", "2024-02-22", "Thursday")):
+        (folder / f"{name}.txt").write_text(f"Title: Velmora rail strike, {weekday}\nDate: {day}\nOutlet: {outlet}\n\n"
+                                            f"{STRIKE.format(day=weekday, extra='')}\n")
+    write(folder, "o.txt", "Sarnia olive harvest falls", "2024-02-22", OLIVES)
+    ingest_paths([folder], settings, embedder=embedder)
+    store, table = open_store(settings, embedder.name), open_table(settings)
+    items = digest(store, table, date(2024, 2, 20), date(2024, 2, 22))
+    assert [(i.outlets, i.articles, i.newest) for i in items] == [
+        (("Ostrand Wire", "Velmora Gazette"), 3, date(2024, 2, 22)), ((), 1, date(2024, 2, 22))]
+    strike = items[0]
+    assert [e.title for e in strike.leads] == ["Velmora rail strike, Thursday", "Velmora rail strike, Wednesday"]
+    assert strike.leads[0].sentence.startswith("Rail workers in Velmora began a strike over pay on Thursday")
+    assert digest(store, table, date(2024, 2, 20), date(2024, 2, 20))[0].articles == 1  # the window is exact
+    assert digest(store, table, date(2024, 3, 1), date(2024, 3, 7)) == [] and len(digest(
+        store, table, date(2024, 2, 20), date(2024, 2, 22), limit=1)) == 1
