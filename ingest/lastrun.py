@@ -32,6 +32,7 @@ here, as an unchanged full run did not look for it either (beyond failing to ope
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -96,8 +97,10 @@ def scan(paths: Sequence[str | Path], prune: bool = False) -> Scan:
 # -- what decides the index besides the files ---------------------------------------------------------------
 
 
+@functools.cache
 def _source_digest() -> str:
-    """A hash of newsrag's library source (``rag/`` and ``ingest/``, code and data files)."""
+    """A hash of newsrag's library source (``rag/`` and ``ingest/``, code and data files): the code this process
+    runs, so it is read once per process (the last-run check and the failed-files record both ask for it)."""
     digest = hashlib.sha256()
     for package in (Path(marker.__file__).parent, Path(__file__).parent):
         for path in sorted(package.rglob("*")):

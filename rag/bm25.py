@@ -29,13 +29,28 @@ import numpy as np
 
 from rag.config import Settings
 from rag.filters import FilterRule
-from rag.schema import date_from_key, date_key
+from rag.schema import date_from_key
 from rag.store import Store
 from rag.text import terms
 
 log = logging.getLogger(__name__)
 SEVERAL = 3  # "today" is the newest date that at least this many articles reach ...
 NEIGHBOURHOOD_DAYS = 30  # ... within this many days before it
+
+
+def robust_today(days: np.ndarray, now: date, several: int = SEVERAL,
+                 within_days: int = NEIGHBOURHOOD_DAYS) -> date | None:
+    """A corpus's "today" from its articles' days (ordinals, one per dated article, sorted): the newest day,
+    ignoring days after ``now`` and days that fewer than ``several`` articles reach within ``within_days``
+    (a lone misdated article cannot move it). None if no article is dated."""
+    days = days[days <= now.toordinal()]
+    if not len(days):
+        return None
+    need = min(several, len(days))
+    for i in range(len(days) - 1, -1, -1):
+        if i + 1 - np.searchsorted(days, days[i] - within_days) >= need:
+            return date.fromordinal(int(days[i]))
+    return date.fromordinal(int(days[-1]))
 
 
 @functools.lru_cache(maxsize=1)
@@ -152,17 +167,8 @@ class LexicalIndex:
         return np.array([date_from_key(int(k)).toordinal() for k in self.article_dates], dtype=np.int64)
 
     def corpus_today(self, now: date, several: int = SEVERAL, within_days: int = NEIGHBOURHOOD_DAYS) -> date | None:
-        """The corpus's "today": the newest article date, ignoring dates after ``now`` and dates that fewer than
-        ``several`` articles reach within ``within_days`` (a lone misdated article cannot move it). None if undated."""
-        kept = self.article_dates <= date_key(now)
-        keys, days = self.article_dates[kept], self.article_days[kept]
-        if not len(keys):
-            return None
-        need = min(several, len(days))
-        for i in range(len(days) - 1, -1, -1):
-            if i + 1 - np.searchsorted(days, days[i] - within_days) >= need:
-                return date_from_key(int(keys[i]))
-        return date_from_key(int(keys[-1]))
+        """The corpus's "today" (:func:`robust_today` of its articles' dates)."""
+        return robust_today(self.article_days, now, several, within_days)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query`` (zeros when no query word is indexed)."""

@@ -137,16 +137,23 @@ def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
+def _day_range(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``--since``/``--until`` as days (None when not given); a reversed range is an InputError."""
     from rag.dates import parse_day
+
+    since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
+    if since and until and since > until:
+        raise InputError(f"The date range is reversed: --since {since} is after --until {until}. Swap the two dates.")
+    return since, until
+
+
+def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
     from rag.embed import get_embedder
     from rag.store import open_store
     from rag.stories import open_table
     from rag.timeline import find_story, timeline
 
-    since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
-    if since and until and since > until:
-        raise InputError(f"The date range is reversed: --since {since} is after --until {until}. Swap the two dates.")
+    since, until = _day_range(args)
     store = open_store(settings, get_embedder(settings.embed).name)
     table = open_table(settings)
     story = find_story(table, args.story)
@@ -168,23 +175,19 @@ def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import date, timedelta
 
-    from rag.bm25 import lexical_cache
-    from rag.dates import parse_day
     from rag.embed import get_embedder
     from rag.store import open_store
     from rag.stories import open_table
-    from rag.timeline import DIGEST_DAYS, digest
+    from rag.timeline import DIGEST_DAYS, corpus_today, digest
 
-    since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
-    if since and until and since > until:
-        raise InputError(f"The date range is reversed: --since {since} is after --until {until}. Swap the two dates.")
+    since, until = _day_range(args)
     if args.limit < 1:
         raise InputError(f"--limit must be 1 or more, not {args.limit}")
-    store = open_store(settings, get_embedder(settings.embed).name)
+    store, table = open_store(settings, get_embedder(settings.embed).name), open_table(settings)
     if until is None:  # the corpus's today (one misdated article moves nothing), never after the clock
-        until = lexical_cache(settings, store).current().corpus_today(date.today()) or date.today()
+        until = corpus_today(table, date.today()) or date.today()
     since = since or until - timedelta(days=DIGEST_DAYS)
-    items = digest(store, open_table(settings), since, until, limit=args.limit)
+    items = digest(store, table, since, until, limit=args.limit)
     if args.json:
         from rag.schema import json_data
 
@@ -208,7 +211,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
 def format_answer(answer: Any) -> str:
     """The answer and its numbered sources as plain text."""
     from rag.dates import day_text, describe
-    from rag.outputs import marked_text
+    from rag.outputs import as_of_text, marked_text
 
     lines = []
     if answer.dates:
@@ -216,8 +219,8 @@ def format_answer(answer: Any) -> str:
     if answer.lead and not answer.refused:
         lines += [f"Answer: {answer.lead} [{answer.lead_citation}]", ""]
     lines.append(marked_text(answer))
-    if answer.as_of and not answer.refused:
-        lines += ["", f"As of {day_text(answer.as_of)} (the newest source cited)."]
+    if stamp := as_of_text(answer):
+        lines += ["", stamp]
     if answer.note:
         lines += ["", f"Note: {answer.note}"]
     if answer.citations:

@@ -18,7 +18,7 @@ from rag.dates import day_text
 from rag.schema import Answer, AnswerSentence
 
 SOURCES_HEADING = "Sources:"  # the line that starts the numbered source list under an answer
-AS_OF_PREFIX = "*As of "  # starts the line that dates an answer by its newest cited source
+AS_OF_PREFIX = "*As of "  # starts the Markdown line that dates an answer by its newest cited source
 UNSUPPORTED_NOTE = " (unsupported)"  # appended to a sentence no passage supports, in plain-text answers
 
 
@@ -90,6 +90,11 @@ def source_lines(number: int, title: str, outlet: str, published: str | None, ur
     return lines + ([f"   > {quote}"] if quote else [])
 
 
+def as_of_text(result: Answer) -> str:
+    """"As of 2024-03-12 (the newest source cited)." for an answer whose cited sources are dated, else ""."""
+    return f"As of {day_text(result.as_of)} (the newest source cited)." if result.as_of and not result.refused else ""
+
+
 def answer_markdown(result: Answer) -> str:
     """The answer for a chat client: the answering span in bold with its marker (as the UI and the CLI lead with
     it), the text with [n] markers, its note, then the numbered source list."""
@@ -97,8 +102,8 @@ def answer_markdown(result: Answer) -> str:
     if result.lead and result.lead_citation and not result.refused:
         text = f"**{result.lead}** [{result.lead_citation}] — {text}"
     parts = [text]
-    if result.as_of and not result.refused:
-        parts.append(f"{AS_OF_PREFIX}{day_text(result.as_of)} (the newest source cited).*")
+    if stamp := as_of_text(result):
+        parts.append(f"*{stamp}*")
     if not result.complete:
         parts.append("*The answer is incomplete.*")
     if result.note:

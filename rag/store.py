@@ -258,6 +258,19 @@ class Store:
         return {aid: [(v, t, m) for _, v, t, m in sorted(rows, key=lambda r: r[0])] for aid, rows in out.items()}
 
     @_guarded
+    def first_chunks(self, article_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Each article's first chunk (position 0) as (text, metadata): where its lead is (timelines, digests).
+        No embeddings and no later chunks are read."""
+        out: dict[str, tuple[str, dict[str, Any]]] = {}
+        for batch in _batched(list(article_ids), self._max_batch):
+            got = self.chunks.get(where={"$and": [{"article_id": {"$in": list(batch)}}, {"position": 0}]},
+                                  include=["documents", "metadatas"])
+            for doc, meta in zip(column(got, "documents"), column(got, "metadatas")):
+                meta = dict(meta or {})
+                out[str(meta.get("article_id", ""))] = (chunk_text(doc, meta), meta)
+        return out
+
+    @_guarded
     def set_story(self, article_id: str, story: str) -> None:
         """Write an article's story id into its chunks' metadata (an index built before stories)."""
         got = self.chunks.get(where={"article_id": article_id}, include=["metadatas"])

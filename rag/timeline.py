@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
+
 from rag.store import Store
 from rag.stories import StoryTable
 from rag.text import sentence_spans, terms
@@ -72,13 +74,12 @@ def lead(text: str, offset: int = 0) -> tuple[str, int, int]:
 
 def events_of(store: Store, article_ids: Sequence[str]) -> list[Event]:
     """One cited lead sentence per article (in ``article_ids`` order; articles without chunks are skipped)."""
-    found = store.story_chunks(article_ids)
+    found = store.first_chunks(article_ids)
     events = []
     for article_id in article_ids:
-        chunks = found.get(article_id)
-        if not chunks:
+        if article_id not in found:
             continue
-        _, text, meta = chunks[0]
+        text, meta = found[article_id]
         sentence, start, end = lead(text, int(meta.get("start", 0)))
         published = str(meta.get("published") or "")
         events.append(Event(date.fromisoformat(published) if published else None, sentence, str(meta.get("title", "")),
@@ -106,6 +107,14 @@ class DigestItem:
     newest: date
     articles: int  # its articles in the window
     leads: tuple[Event, ...]  # the lead sentences of its newest articles, newest first
+
+
+def corpus_today(table: StoryTable, now: date) -> date | None:
+    """The corpus's "today" from the story table's article days, as questions resolve it (:func:`rag.bm25.
+    robust_today`), without loading the lexical index."""
+    from rag.bm25 import robust_today
+
+    return robust_today(np.sort(table.days[table.alive & (table.days > 0)]), now)
 
 
 def digest(store: Store, table: StoryTable, since: date, until: date, limit: int = DIGEST_STORIES,

@@ -258,7 +258,7 @@ def test_the_digest_ranks_a_windows_stories_by_outlets_then_newest_with_cited_le
     from ingest.index import ingest_paths
     from rag.store import open_store
     from rag.stories import open_table
-    from rag.timeline import digest
+    from rag.timeline import corpus_today, digest
 
     folder, embedder = tmp_path / "articles", FakeEmbedder()
     settings = make_settings(tmp_path, folder)
@@ -271,6 +271,8 @@ def test_the_digest_ranks_a_windows_stories_by_outlets_then_newest_with_cited_le
     write(folder, "o.txt", "Sarnia olive harvest falls", "2024-02-22", OLIVES)
     ingest_paths([folder], settings, embedder=embedder)
     store, table = open_store(settings, embedder.name), open_table(settings)
+    assert corpus_today(table, date(2030, 1, 1)) == date(2024, 2, 22)  # the digest's default end, from the table
+    assert corpus_today(table, date(2024, 2, 21)) == date(2024, 2, 21)  # never after the clock
     items = digest(store, table, date(2024, 2, 20), date(2024, 2, 22))
     assert [(i.outlets, i.articles, i.newest) for i in items] == [
         (("Ostrand Wire", "Velmora Gazette"), 3, date(2024, 2, 22)), ((), 1, date(2024, 2, 22))]
