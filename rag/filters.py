@@ -6,7 +6,7 @@ the dense search and ``mask()`` as a boolean mask over the lexical index's per-c
 columns. Both say the same thing: an undated chunk never passes a date bound.
 Explicit filters are exact; dates read from a question are a ranking signal
 (:mod:`rag.retrieve`), never a filter. An outlet is matched by its canonical name, so
-the service first :func:`resolved` what the user typed through the outlet table the
+the retriever first :func:`resolved` what the user typed through the outlet table the
 index was built with ("cnn.com", "CNN Wire" and "cnn" all select "CNN").
 """
 

@@ -23,8 +23,6 @@ from pydantic import BaseModel, Field
 from rag.config import LLM_PROVIDERS, MAX_TOP_K, Settings
 from rag.dates import day_text, typed_filters
 from rag.errors import NewsragError
-from rag.filters import resolved
-from rag.outlets import outlet_names
 from rag.outputs import AnswerOut, answer_out, iso_day
 from rag.schema import Hit
 
@@ -88,7 +86,7 @@ def build_server(settings: Settings) -> MCPServer:
             if problem := invalid_input(query, filters, k, None):
                 raise ToolError(problem.replace("top_k", "k"))
             retrieval = get_engine(settings).retriever.search(
-                query, resolved(filters, outlet_names(settings.ingest.outlets)), top_k=k)
+                query, filters, top_k=k)
         except NewsragError as exc:
             raise ToolError(str(exc)) from exc
         return SearchResult(query=query, passages=[passage_out(h) for h in retrieval.hits])

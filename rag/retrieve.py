@@ -38,7 +38,8 @@ from rag.config import RetrieveSettings, Settings
 from rag.dates import parse_date_range
 from rag.embed import Embedder
 from rag.errors import EmptyIndexError
-from rag.filters import FilterRule
+from rag.filters import FilterRule, resolved
+from rag.outlets import outlet_names
 from rag.schema import DateRange, Filters, Hit, Passage, Retrieval
 from rag.store import Store
 
@@ -180,7 +181,8 @@ class Retriever:
 
         ``today`` given means "as of that day"; else the corpus's today is used."""
         cfg = self.settings.retrieve
-        filters = filters or Filters()
+        # an outlet as the user typed it ("cnn.com") becomes the name ingest gave it ("CNN")
+        filters = resolved(filters or Filters(), outlet_names(self.settings.ingest.outlets))
         top_k = top_k or cfg.top_k
         index = self.lexical.get(self.store.version())
         if len(index) == 0:

@@ -26,9 +26,7 @@ from rag.answer import citations, evidence
 from rag.config import MAX_TOP_K, Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import InputError, ModelError, NewsragError
-from rag.filters import resolved
 from rag.followup import normalize_history, rewrite
-from rag.outlets import outlet_names
 from rag.retrieve import Retriever
 from rag.schema import Answer, AnswerSentence, Filters, Hit, Refusal, Retrieval, json_data
 from rag.store import Store, open_store
@@ -273,7 +271,6 @@ def ask(
             raise ValueError("ask() needs settings or an engine")
         engine = get_engine(settings)
     settings = settings or engine.settings  # the engine may be shared by settings that differ in [llm]/[answer]
-    filters = resolved(filters, outlet_names(settings.ingest.outlets))  # "cnn.com" selects "CNN"
     provider = provider or settings.llm.provider
     timings: dict[str, float] = {}
     try:
