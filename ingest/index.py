@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,9 @@ from ingest.chunk import Chunker
 from ingest.failures import FailedFiles
 from ingest.files import place, source_name, within
 from ingest.load import LoadedFile, load_file
+from ingest.published import resolve_yearless
 from rag import marker
-from rag.bm25 import lexical_cache
+from rag.bm25 import lexical_cache, robust_today
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import LoadError
@@ -101,6 +103,8 @@ class Indexer:
         self.started = time.perf_counter()
         self.stories: StoryTable | None = None  # the story table, when [stories] enabled (see rag.stories)
         self.story_seconds = 0.0  # time spent on stories in this run
+        self.days: dict[str, int] = {}  # article id -> publication day (ordinal): dated articles, for _yeared
+        self.days_read = False  # the index's dates are in self.days
 
     def result(self) -> IngestReport:
         return IngestReport(tuple(self.reports), time.perf_counter() - self.started, self.chunks_embedded,
@@ -126,7 +130,7 @@ class Indexer:
         its own order, however each article went, as a run that finds it all unchanged reports it. Outlets are
         normalised here, the one door every article passes (files, URLs, pasted text, aliases read again), so a
         changed ``[ingest] outlets`` table changes the content hash of the articles it renames."""
-        batch = [self._named(article) for article in batch]
+        batch = self._yeared([self._named(article) for article in batch])
         slots: list[ArticleReport | None] = []
         articles: list[Article] = []
         slot_of: dict[str, int] = {}
@@ -185,6 +189,32 @@ class Indexer:
         """The article with its outlet's canonical name (:mod:`rag.outlets`)."""
         outlet = self.outlets.canonical(article.outlet)
         return article if outlet == article.outlet else replace(article, outlet=outlet)
+
+    def _yeared(self, batch: list[Article]) -> list[Article]:
+        """The batch with each date read without a year (``Article.yearless``) in the year nearest the corpus's
+        "today" (:func:`rag.bm25.robust_today` over the dated articles indexed and of this run, this batch's
+        included), never after the real today: a 2023 archive's "Sept 5 (Reuters)" is 5 September 2023."""
+        for article in batch:
+            if article.published is not None and not article.yearless:
+                self.days[article.id] = article.published.toordinal()
+        if not any(a.yearless for a in batch):
+            return batch
+        if not self.days_read:  # the index's dated articles, read once and only when needed
+            self.days_read = True
+            for record in self.store.records().values():
+                if record.published and not record.alias_of and record.id not in self.days:
+                    self.days[record.id] = date.fromisoformat(record.published).toordinal()
+        today = date.today()
+        reference = robust_today(np.sort(np.fromiter(self.days.values(), dtype=np.int64)), today) or today
+        out = []
+        for article in batch:
+            month, _, day_of_month = article.yearless.partition("-")
+            day = resolve_yearless((int(month), int(day_of_month)), reference, today) if article.yearless else None
+            if day is not None and day != article.published:
+                note = f"date read without a year; {day:%-d %B %Y} is the nearest to the corpus's today ({reference})"
+                article = replace(article, published=day, note="; ".join(filter(None, (article.note, note))))
+            out.append(article)
+        return out
 
     def _originals(self, articles: Sequence[Article]) -> dict[str, Article]:
         """Already-indexed articles with the same body text as any of these, by text hash."""
@@ -342,6 +372,30 @@ def iter_loaded(files: Iterable[Path], settings: Settings,
             yield path, LoadError(f"unexpected error while reading: {type(exc).__name__}: {exc}", transient=True)
 
 
+class Batches:
+    """Articles gathered into batches of about ``limit`` characters, each handed to ``process`` when full."""
+
+    def __init__(self, process: Callable[[Sequence[Article]], None], limit: int) -> None:
+        self.process = process
+        self.limit = limit
+        self.batch: list[Article] = []
+        self.chars = 0
+
+    def add(self, article: Article) -> bool:
+        """Add ``article``; True when that filled a batch, which was processed."""
+        self.batch.append(article)
+        self.chars += len(article.text)
+        if self.chars < self.limit:
+            return False
+        self.flush()
+        return True
+
+    def flush(self) -> None:
+        if self.batch:
+            self.process(self.batch)
+        self.batch, self.chars = [], 0
+
+
 def ingest_paths(
     paths: Sequence[str | Path],
     settings: Settings,
@@ -361,9 +415,8 @@ def ingest_paths(
         remembered = FailedFiles(settings)  # files that failed before and have not changed: not read again
         failed_files: dict[Path, LoadError] = {}
         failed_sources: set[str] = set()
-        batch: list[Article] = []
-        batch_chars = 0
-        limit = settings.ingest.batch_chunks * 700  # ~ characters per chunk
+        batches = Batches(indexer.process, settings.ingest.batch_chunks * 700)  # ~ characters per chunk
+        held: list[Article] = []  # articles whose date was read without a year
         for done, (path, loaded) in enumerate(iter_loaded(files, settings, remembered.recall(found)), start=1):
             if isinstance(loaded, LoadError):
                 failed_files[path] = loaded
@@ -380,16 +433,15 @@ def ingest_paths(
                 if loaded.errors:
                     failed_sources.add(loaded.source)
                 for article in loaded.articles:
-                    batch.append(article)
-                    batch_chars += len(article.text)
-                    if batch_chars >= limit:
-                        indexer.process(batch)
-                        batch, batch_chars = [], 0
-                        if progress:
-                            progress(Progress(done - 1, len(files), len(indexer.reports), indexer.chunks_embedded,
-                                              path.name))
-        if batch:
-            indexer.process(batch)
+                    if article.yearless:  # indexed last, when the run's dated articles are known (Indexer._yeared)
+                        held.append(article)
+                    elif batches.add(article) and progress:
+                        progress(Progress(done - 1, len(files), len(indexer.reports), indexer.chunks_embedded,
+                                          path.name))
+        batches.flush()
+        for article in held:
+            batches.add(article)
+        batches.flush()
         if prune:
             indexer.prune(found.existing, failed_sources)
         remembered.update(found, failed_files)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from ingest import clean
 from ingest.decode import read_bytes, read_lines, read_text, repair
 from ingest.files import DOCUMENT_TYPES, HTML_TYPES, SUPPORTED, TEXT_TYPES, source_name
-from ingest.published import infer_published, parse_date, read_date
+from ingest.published import infer_date, parse_date, read_date
 from rag.errors import LoadError
 from rag.schema import Article, canonical_url
 
@@ -114,15 +114,18 @@ def make_article(*, title: str, text: str, source: str, key_hint: str, published
     if title and first.strip().casefold() == title.casefold() and rest.strip():
         body = rest.strip()  # the title repeated as the body's first line
     url = canonical_url(url)
+    yearless = ""
     if published is None:
-        published = infer_published(body, url)  # from the URL path or a dateline; None when unsure
+        published, partial = infer_date(body, url)  # from the URL path or a dateline; None when unsure
+        if partial is not None:  # read without a year: the indexer may give it another (Indexer._yeared)
+            yearless = f"{partial[0]:02d}-{partial[1]:02d}"
     title = title or derive_title(body)
     outlet = " ".join(outlet.split()) or outlet_from_url(url) or owner
     key = f"url:{url}" if url else f"file:{key_hint}"
     if repaired:
         note = _join(note, f"{repaired} unpaired UTF-16 surrogate(s) (half an emoji?) replaced by U+FFFD")
     return Article(key=key, title=title, text=body, source=source, published=published, outlet=outlet, url=url,
-                   note=note)
+                   note=note, yearless=yearless)
 
 
 def _repaired(*fields: str) -> tuple[tuple[str, ...], int]:

@@ -11,8 +11,13 @@ Two places only, in this order:
    ``WASHINGTON, Sept 5 (Reuters) -``, ``LONDON, Oct. 3, 2023 (AP) —``,
    ``Sept. 5, 2023 /PRNewswire/ --``, ``Published 10:05 AM EDT, Tue September 5, 2023``,
    ``Updated 3:12 PM EDT, September 5, 2023``. The regex finds the dateline;
-   dateparser reads its date, giving a date without a year the year that puts it on
-   or before ``today``.
+   dateparser reads its date.
+
+A dateline's day and month without a year (``WASHINGTON, Sept 5 (Reuters) -``) is a *yearless* date
+(:func:`yearless_date`). It takes the year that puts it nearest to a reference date, never after ``today``
+(:func:`resolve_yearless`): the loader uses ``today``; the indexer then uses the corpus's own "today"
+(the newest date several of its articles reach), so that a 2023 archive's "Sept 5" is 5 September
+2023, not the September before the day it was ingested.
 
 Nothing else: a date in the running text is an event, not the publication date,
 so an article without a URL date or a dateline stays undated (None). Dates before
@@ -83,9 +88,40 @@ _WIRE = re.compile(  # WASHINGTON, Sept 5 (Reuters) - | LONDON, Oct. 3, 2023 (AP
 
 
 def infer_published(text: str, url: str = "", *, today: date | None = None) -> date | None:
-    """The publication date from the URL path, else from a dateline at the start of ``text``; None when unsure."""
+    """The publication date from the URL path, else from a dateline at the start of ``text``, else a yearless
+    date (:func:`yearless_date`) in the year nearest ``today`` that is not after it; None when unsure."""
+    return infer_date(text, url, today=today)[0]
+
+
+def infer_date(text: str, url: str = "", *, today: date | None = None) -> tuple[date | None, tuple[int, int] | None]:
+    """:func:`infer_published`'s date, and its (month, day) when it was read without a year."""
     today = today or date.today()
-    return url_date(url, today=today) or dateline_date(text, today=today)
+    found = url_date(url, today=today) or dateline_date(text, today=today)
+    if found is None and (partial := yearless_date(text)) is not None:
+        return resolve_yearless(partial, today, today), partial
+    return found, None
+
+
+def yearless_date(text: str) -> tuple[int, int] | None:
+    """(month, day) of a dateline without a year (``WASHINGTON, Sept 5 (Reuters) -``); None when the dateline
+    gives a full date or there is none. A slug's day and month without a year (``quiz-of-the-week-30-september-
+    6-october``) names the period a page covers, not the day it was published: not read (README, Quality)."""
+    for words in _dateline_words(text):
+        if re.search(_YEAR, words):
+            return None  # a full date: dateline_date reads it (or found it implausible)
+        parsed = _parse_words(words, date(2000, 12, 31))  # 2000: a leap year, so 29 February stays
+        if parsed is not None:
+            return parsed.month, parsed.day
+    return None
+
+
+def resolve_yearless(month_day: tuple[int, int], reference: date, today: date) -> date | None:
+    """The date with ``month_day`` nearest ``reference`` (a year before, the same or the next), never after
+    ``today`` nor before :data:`EARLIEST`; ties go to the earlier."""
+    month, day = month_day
+    options = [d for year in (reference.year - 1, reference.year, reference.year + 1)
+               if (d := _safe_date(year, month, day)) is not None and EARLIEST <= d <= today]
+    return min(options, key=lambda d: (abs((d - reference).days), d), default=None)
 
 
 def url_date(url: str, *, today: date | None = None) -> date | None:
@@ -104,6 +140,17 @@ def dateline_date(text: str, *, today: date | None = None) -> date | None:
     A ``Published`` stamp or a wire dateline wins over an ``Updated`` stamp.
     """
     today = today or date.today()
+    for words in _dateline_words(text):
+        if not re.search(_YEAR, words):
+            continue  # a yearless date: see yearless_date
+        day = _parse_words(words, today)
+        if day is not None and _plausible(day, today):
+            return day
+    return None
+
+
+def _dateline_words(text: str) -> list[str]:
+    """The date words of the datelines and stamps that start a line near the top of ``text``, best first."""
     head = _head(text)
     candidates: list[tuple[int, int, str]] = []  # (rank, position, date words)
     for match in _STAMP.finditer(head):
@@ -113,11 +160,7 @@ def dateline_date(text: str, *, today: date | None = None) -> date | None:
         # a bare "January 3 - ..." is a timeline entry: a wire dateline has a place or an agency
         if match.group("agency") or (match.group("place") and match.group("dash")):
             candidates.append((0, match.start(), match.group("date")))
-    for _, _, words in sorted(candidates):
-        day = _parse_words(words, today)
-        if day is not None and _plausible(day, today):
-            return day
-    return None
+    return [words for _, _, words in sorted(candidates)]
 
 
 # -- helpers -----------------------------------------------------------------------------------------
