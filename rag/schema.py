@@ -322,6 +322,9 @@ class Refusal:
     missing: tuple[str, ...] = ()  # the question's named terms found nowhere
 
 
+Shape = Literal["answer", "timeline"]
+
+
 @dataclass(frozen=True)
 class Answer:
     question: str
@@ -340,6 +343,7 @@ class Answer:
     dates: DateRange = field(default_factory=DateRange)  # the date range read from the question (a ranking signal)
     today: date | None = None  # the day relative dates were resolved against
     fallback: str = ""  # why the extractive answer replaced the model's, if it did
+    shape: Shape = "answer"  # "timeline": one sentence an article, in publication order (a question about change)
 
     @property
     def refused(self) -> bool:

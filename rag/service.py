@@ -23,12 +23,13 @@ import numpy as np
 
 from rag import prompts
 from rag.answer import citations, evidence
+from rag.answer.extractive import asks_for_timeline, timeline_topic
 from rag.config import MAX_TOP_K, Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import InputError, ModelError, NewsragError
 from rag.followup import normalize_history, rewrite
 from rag.retrieve import Retriever
-from rag.schema import Answer, AnswerSentence, Filters, Hit, Refusal, Retrieval, json_data
+from rag.schema import Answer, AnswerSentence, Filters, Hit, Refusal, Retrieval, Shape, json_data
 from rag.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -138,14 +139,14 @@ class _Turn:
 
     def answer(self, sentences: Sequence[AnswerSentence] = (), cited: Sequence[Any] = (), *,
                refusal: Refusal | None = None, note: str = "", complete: bool = True, lead: str = "",
-               lead_citation: int = 0, fallback: str = "") -> Answer:
+               lead_citation: int = 0, fallback: str = "", shape: Shape = "answer") -> Answer:
         self.timings["total_ms"] = (time.perf_counter() - self.started) * 1000
         text = prompts.REFUSAL if refusal else citations.render(sentences)
         return Answer(question=self.question, query=self.query, text=text, sentences=tuple(sentences),
                       citations=tuple(cited), refusal=refusal, complete=complete, provider=self.provider,
                       filters=self.retrieval.filters, timings=self.timings, note=note, lead=lead,
                       lead_citation=lead_citation, dates=self.retrieval.dates, today=self.retrieval.today,
-                      fallback=fallback)
+                      fallback=fallback, shape=shape)
 
     def verify(self, raw: str, hits: Sequence[Hit]) -> tuple[list[AnswerSentence], list[Any]]:
         t0 = time.perf_counter()
@@ -160,15 +161,18 @@ def _refuse(turn: _Turn, refusal: Refusal) -> Iterator[Event]:
 
 
 def _extractive(turn: _Turn, note: str = "", fallback: str = "") -> Iterator[Event]:
-    """The model-free path: verbatim sentences of the passages, the answering span first."""
-    from rag.answer.extractive import extract
+    """The model-free path: verbatim sentences of the passages, the answering span first; for a question about
+    change over time, one sentence an article in publication order."""
+    from rag.answer.extractive import chronicle, extract
 
     shown = {h.passage.chunk_id for h in turn.retrieval.hits}
     extra = [h for h in turn.retrieval.candidates if h.passage.chunk_id not in shown][:EXTRA_PASSAGES]
     hits = [*turn.retrieval.hits, *extra]  # the answer may come from a passage just below the context
     yield Sources(turn.query, tuple(hits), turn.retrieval.filters, note)
     t0 = time.perf_counter()
-    result = extract(turn.query, hits, turn.engine.sentences, turn.settings.answer, turn.engine.retriever.idf)
+    shape: Shape = "timeline" if asks_for_timeline(turn.query) else "answer"
+    result = (chronicle if shape == "timeline" else extract)(turn.query, hits, turn.engine.sentences,
+                                                             turn.settings.answer, turn.engine.retriever.idf)
     turn.timings["generate_ms"] = (time.perf_counter() - t0) * 1000
     if not result.text:
         yield Done(turn.answer(refusal=Refusal("no_answer_sentence", "No sentence of the passages answers it."),
@@ -180,7 +184,7 @@ def _extractive(turn: _Turn, note: str = "", fallback: str = "") -> Iterator[Eve
     number = next((c.number for c in cited if c.chunk_id == hits[result.lead_hit].passage.chunk_id), 0) \
         if result.lead else 0
     yield Done(turn.answer(sentences, cited, note=note, lead=result.lead if number else "", lead_citation=number,
-                           fallback=fallback))
+                           fallback=fallback, shape=shape))
 
 
 def _with_llm(turn: _Turn, chat: Any, use_query: bool) -> Iterator[Event]:
@@ -283,7 +287,9 @@ def ask(
         query = rewrite(question, turns, chat if settings.llm.rewrite_followups else None)
         timings["rewrite_ms"] = (time.perf_counter() - started) * 1000
         t0 = time.perf_counter()
-        retrieval = engine.retriever.search(query, filters, top_k=top_k, today=today)
+        # a question about change over time searches for its subject ("timeline" itself would find history pages)
+        retrieval = engine.retriever.search(timeline_topic(query) if asks_for_timeline(query) else query, filters,
+                                            top_k=top_k, today=today)
         timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
         # whether the corpus covers the question is judged on every candidate ...
         declined = evidence.refusal(query, retrieval.candidates, settings.answer, engine.retriever)

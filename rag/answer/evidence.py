@@ -110,14 +110,14 @@ def named_terms(question: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _normal(text: str) -> str:
+def normalize(text: str) -> str:
     """Lower-case words separated by single spaces (and at both ends), accents and curly quotes removed."""
     text = fold(text).replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
     return " " + " ".join(re.findall(r"[\w&]+", text.lower())) + " "
 
 
 def _words(term: str) -> list[str]:
-    return _normal(term).split()
+    return normalize(term).split()
 
 
 def person_like(term: str) -> bool:
@@ -176,7 +176,7 @@ class Corpus(Protocol):
 
 def weigh(question: str, candidates: Sequence[Hit], corpus: Corpus) -> Evidence:
     """How well the candidates, and the corpus, cover ``question``."""
-    normal = [_normal(f"{h.passage.title} {h.passage.text} {h.passage.published or ''}") for h in candidates]
+    normal = [normalize(f"{h.passage.title} {h.passage.text} {h.passage.published or ''}") for h in candidates]
 
     def rare(word: str) -> bool:
         used, total = corpus.frequency(word)
@@ -187,8 +187,8 @@ def weigh(question: str, candidates: Sequence[Hit], corpus: Corpus) -> Evidence:
         return corpus.frequency(word)[0]
 
     missing = [t for t in named if not found(t, normal, rare, corpus.knows, count)
-               and not found(t, [_normal(p) for p in corpus.passages_with(t)], rare, corpus.knows, count)]
-    words = [w for w in dict.fromkeys(_normal(" ".join(terms(question))).split())
+               and not found(t, [normalize(p) for p in corpus.passages_with(t)], rare, corpus.knows, count)]
+    words = [w for w in dict.fromkeys(normalize(" ".join(terms(question))).split())
              if not _is_date_word(w) and w not in QUESTION_WORDS]
     unknown = [w for w in words if not corpus.knows(w)]
     best = max((h.dense for h in candidates), default=0.0)

@@ -20,6 +20,12 @@
    the best sentence, nearest the question's words, becomes the answer's *lead*: shown
    first, in bold. Fragments that start mid-sentence are never chosen.
 
+A question about change over time ("How has the strike developed since Monday?", "What has happened with
+the merger?", "timeline of the talks": :func:`asks_for_timeline`) gets a timeline-shaped answer instead
+(:func:`chronicle`): the best sentence of each of up to :data:`TIMELINE_EVENTS` articles, scored as above,
+in the order the articles were published (undated ones last), each cited; the answer's ``shape`` is
+``"timeline"``, and the edges show each line with its article's date.
+
 Everything is a verbatim substring of a passage and goes through the same citation
 verifier as LLM text.
 """
@@ -33,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer.citations import EmbedFn
+from rag.answer.evidence import found, named_terms, normalize
 from rag.answer.injection import instructs
 from rag.bm25 import tokens
 from rag.config import AnswerSettings
@@ -44,6 +51,7 @@ SIMILARITY_WEIGHT = 0.6  # the rest is word overlap with the question
 KIND_BONUS = 0.25  # a sentence holding a span of the asked-for kind scores this share higher
 KEEP_RATIO = 0.5  # further sentences must score at least this share of the best one (0.85 before: measured below)
 MIN_WORDS = 5  # shorter fragments (datelines, captions) are not answers
+TIMELINE_EVENTS = 6  # most articles (one sentence each) in a timeline-shaped answer
 
 _NUMBER_WORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
                 r"sixty|seventy|eighty|ninety|hundred|dozens?|hundreds|thousands|millions|billions|half|a half|a quarter|"
@@ -173,10 +181,11 @@ def _unit(token: str) -> float:
     return 1.0
 
 
-def candidates(question: str, hits: Sequence[Hit], embed: EmbedFn,
-               weight: Callable[[str], float] = _unit) -> tuple[list[Candidate], np.ndarray]:
+def candidates(question: str, hits: Sequence[Hit], embed: EmbedFn, weight: Callable[[str], float] = _unit,
+               prior: bool = True) -> tuple[list[Candidate], np.ndarray]:
     """Every whole sentence of the passages, scored against the question; with their embeddings.
-    ``weight`` weighs a question word (stemmed) by its rarity in the corpus."""
+    ``weight`` weighs a question word (stemmed) by its rarity in the corpus; with ``prior``, a sentence's score
+    is also weighed by its passage's retrieval score (which holds the recency prior) relative to the best."""
     pieces: list[tuple[int, int, str]] = []
     for i, hit in enumerate(hits):
         text = hit.passage.text
@@ -202,8 +211,8 @@ def candidates(question: str, hits: Sequence[Hit], embed: EmbedFn,
         relevance = SIMILARITY_WEIGHT * float(sim) + (1 - SIMILARITY_WEIGHT) * overlap
         spans = tuple(spans_of(kind, sentence, question))
         bonus = 1 + KIND_BONUS if spans else 1.0
-        prior = max(hits[i].score, 0.0) / top if top > 0 else 1.0
-        scored.append(Candidate(i, start, sentence, relevance * bonus * prior, spans))
+        share = max(hits[i].score, 0.0) / top if prior and top > 0 else 1.0
+        scored.append(Candidate(i, start, sentence, relevance * bonus * share, spans))
     return scored, vectors
 
 
@@ -269,3 +278,77 @@ def extract(question: str, hits: Sequence[Hit], embed: EmbedFn, settings: Answer
     text = " ".join(f"{scored[k].text} [{scored[k].hit_index + 1}]" for k in chosen)
     return Extraction(text, lead_span(first, question), first.hit_index)
 
+
+
+_CHANGE_VERB = (r"(?:changed?|changing|evolved?|evolving|developed|unfolded|progressed|shifted|moved|grown|risen|rose|fallen|"
+                r"fell|escalated|worsened|improved|gone|going|played out|turned out)")
+_TIMELINE = re.compile(
+    rf"\bhow\s+(?:has|have|did|is|are|was|were)\b.{{1,120}}?\b{_CHANGE_VERB}\b"  # how has the strike developed
+    rf"|\bwhat(?:'s|’s|\s+has|\s+have)?\s+(?:changed|happened|been\s+happening)\b.{{0,120}}?\b(?:since|so\s+far|over|during)\b"
+    rf"|\bwhat\s+(?:has|have)\s+happened\s+(?:to|with|in)\b"  # what has happened with the merger
+    rf"|\b(?:timeline|chronology|sequence\s+of\s+events)\b"
+    rf"|\b(?:latest|recent)\s+(?:developments|twists|updates)\b"
+    rf"|\bwalk\s+me\s+through\b|\bstep\s+by\s+step\b.{{0,40}}\bhappened\b",
+    re.IGNORECASE)
+
+
+#: The words that ask for a timeline rather than name its subject ("give me a timeline of", "how has ... developed")
+_FRAMING = re.compile(
+    rf"^\s*(?:please\s+)?(?:give\s+me|show\s+me|walk\s+me\s+through|tell\s+me|what\s+is|what's)?\s*(?:an?\s+|the\s+)?"
+    rf"(?:timeline|chronology|sequence\s+of\s+events|latest\s+developments|recent\s+developments)\s+(?:of|in|on|for)\s+"
+    rf"|\bhow\s+(?:has|have|did|is|are|was|were)\s+"
+    rf"|\b{_CHANGE_VERB}\s*(?=\?|$|\s+(?:since|so\s+far|over|during)\b)"
+    rf"|^\s*what(?:'s|’s|\s+has|\s+have)?\s+(?:changed|happened|been\s+happening)\s+(?:to|with|in)?\s*"
+    rf"|^\s*what\s+(?:are|were)\s+the\s+(?:latest|recent)\s+(?:developments|twists|updates)\s+(?:in|on|with)\s+",
+    re.IGNORECASE)
+
+
+def asks_for_timeline(question: str) -> bool:
+    """Whether ``question`` asks how something changed over time rather than for one fact."""
+    return bool(_TIMELINE.search(question))
+
+
+def timeline_topic(question: str) -> str:
+    """``question`` without the words that ask for a timeline: what the timeline is about, and what to search for
+    ("Give me a timeline of the Wagner mutiny" -> "the Wagner mutiny"; "since ..." stays, as a date)."""
+    topic = " ".join(_FRAMING.sub(" ", question).split()).strip(" ?")
+    return topic or question
+
+
+def chronicle(question: str, hits: Sequence[Hit], embed: EmbedFn, settings: AnswerSettings,
+              weight: Callable[[str], float] = _unit) -> Extraction:
+    """A timeline-shaped answer: each article's best sentence that scores at least :data:`KEEP_RATIO` of the best
+    one and does not repeat a sentence already chosen, up to :data:`TIMELINE_EVENTS` articles, in publication
+    order (undated last; an article's position among the hits breaks ties). Sentences are scored on their own
+    words, without their passage's retrieval score: that holds the recency prior, and a timeline needs the
+    story's beginning as much as its latest turn."""
+    topic = timeline_topic(question)
+    scored, vectors = candidates(topic, hits, embed, weight, prior=False)
+    names = named_terms(topic)
+    if names:  # events about the subject by name: "Wagner" for the Wagner mutiny, not any mutiny
+        about = [normalize(f"{h.passage.title} {h.passage.text}") for h in hits]
+        naming = [k for k, c in enumerate(scored) if all(found(t, [about[c.hit_index]]) for t in names)]
+        if len({hits[scored[k].hit_index].passage.article_id for k in naming}) >= 2:
+            scored, vectors = [scored[k] for k in naming], vectors[naming]
+    if not scored:
+        return Extraction("")
+    order = sorted(range(len(scored)), key=lambda k: -scored[k].score)
+    best = scored[order[0]].score
+    chosen: list[int] = []
+    articles: set[str] = set()
+    for k in order:
+        if len(chosen) >= TIMELINE_EVENTS or scored[k].score < KEEP_RATIO * best:
+            break
+        article = hits[scored[k].hit_index].passage.article_id
+        if article in articles or any(float(vectors[k] @ vectors[j]) >= settings.redundancy for j in chosen):
+            continue
+        chosen.append(k)
+        articles.add(article)
+
+    def when(k: int) -> tuple[int, int, int]:
+        published = hits[scored[k].hit_index].passage.published
+        return (published is None, published.toordinal() if published else 0, scored[k].hit_index)
+
+    chosen.sort(key=when)
+    text = " ".join(f"{scored[k].text} [{scored[k].hit_index + 1}]" for k in chosen)
+    return Extraction(text)
