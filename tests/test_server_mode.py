@@ -3,6 +3,7 @@ a server that stops mid-ingest gives a clear error and a later run completes the
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -110,3 +111,69 @@ def test_server_stopped_mid_ingest_then_completed(tmp_path, embedder):
     finally:
         server.stop()
     shutil.rmtree(tmp_path / "db", ignore_errors=True)
+
+
+def serve_config(tmp_path: Path, name: str, chroma_port: int) -> tuple[Path, int]:
+    """A config for one `newsrag serve` on the shared Chroma server, with its own folder (its own lexical index)."""
+    port = free_port()
+    folder = tmp_path / name
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text(f'[paths]\narticles_dir = "{folder / "articles"}"\nindex_dir = "{folder / "cache"}"\n'
+                      f'[store]\nmode = "http"\nhost = "127.0.0.1"\nport = {chroma_port}\n[ui]\nport = {port}\n')
+    return config, port
+
+
+def ask_api(port: int, question: str) -> dict:
+    import urllib.request
+
+    body = json.dumps({"model": "newsrag", "messages": [{"role": "user", "content": question}]}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", body,
+                                     {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as reply:
+        return json.loads(reply.read())
+
+
+def test_two_serve_processes_on_one_chroma_server_see_each_other_s_ingests(tmp_path, embedder, chroma):
+    """Each query compares the shared store's version with the one its lexical index was built from, so an article
+    ingested through one serve process is found, by words as well as by meaning, by the next question the other
+    one answers: no process answers from a stale copy."""
+    from gradio_client import Client
+
+    seed = http_settings(tmp_path / "seed", ARTICLES, chroma.port)
+    ingest_paths([ARTICLES], seed, embedder=embedder)
+    shared = open_store(seed, embedder.name)
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    procs = []
+    try:
+        ports = []
+        for name in ("a", "b"):
+            config, port = serve_config(tmp_path, name, chroma.port)
+            log = (tmp_path / f"{name}.log").open("w")
+            procs.append(subprocess.Popen([sys.executable, "-m", "rag.cli", "--config", str(config), "serve"], cwd=ROOT,
+                                          env=env, stdout=log, stderr=subprocess.STDOUT))
+            ports.append(port)
+        for proc, port, name in zip(procs, ports, "ab"):
+            wait_until_up(f"http://127.0.0.1:{port}/v1/models", proc, 180, f"serve {name}", tmp_path / f"{name}.log")
+        question = "How many ships did the harbour of Orvik handle this spring?"
+        before = ask_api(ports[1], question)
+        assert "4,321" not in before["choices"][0]["message"]["content"]
+        _, summary, *_ = Client(f"http://127.0.0.1:{ports[0]}/", verbose=False).predict(
+            title="Orvik harbour has its busiest spring", day="2024-05-01", outlet="Orvik Post", url="",
+            text="The harbour of Orvik handled 4,321 ships this spring, the port authority said on Wednesday, "
+                 "its busiest season since the new quay opened.", api_name="/ingest_text")
+        assert "added" in summary.lower(), summary
+        built = tmp_path / "b" / "cache" / "bm25" / "news" / "meta.json"
+        assert json.loads(built.read_text())["version"] != shared.version()  # b's lexical copy is now stale ...
+        after = ask_api(ports[1], question)
+        assert json.loads(built.read_text())["version"] == shared.version()  # ... and rebuilt for this question
+        content = after["choices"][0]["message"]["content"]
+        assert "4,321" in content and not after["newsrag"]["refused"], content
+        assert any(c["title"] == "Orvik harbour has its busiest spring" for c in after["citations"])
+        for name in "ab":
+            assert "Traceback" not in (tmp_path / f"{name}.log").read_text()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
