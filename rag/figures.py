@@ -5,14 +5,19 @@ A *figure* is a number written as digits ("300,000", "4.2", "52%") or as a numbe
 ("seven million"), with an optional currency sign before it and scale word after it, followed by the words
 it counts: a run of up to three words, stopped by a stopword, punctuation, a digit or a past participle
 ("300,000 Russian soldiers killed" counts "soldiers"). The run's last word is the *head noun*; its simple
-singular (casualties -> casualty) is the key; a noun that names only who is counted (people, civilians,
-children, soldiers...) is followed by the word after the run when it says what happened to them (killed, injured,
-displaced, affected, fled..., also after "were", "have" and the like): "people were killed" and "people
-affected" are two counts, while "refugees" and "refugees fled" are one. A currency sign or a percent sign is part of the key
-("$ aid" from "$4.2 billion in aid": after a currency or a percentage, a leading "in"/"of"/"for" is read
-over). Not figures: a number nothing countable follows ("at $30,000", "6.4%": what they measure is in the
-words before them, which a pattern does not read reliably), years (1800-2100 in digits alone), days of a
-month ("Feb. 6 earthquake"), hyphenated numbers ("30-year-old") and counts of time ("two years").
+singular (casualties -> casualty) is the figure's key. A noun that names only who is counted (people,
+civilians, children, soldiers...) is keyed with the word after it when that says what happened to them
+(killed, injured, displaced, affected, fled..., also after "were", "have" and the like): "people were
+killed" and "people affected" are two counts, while "refugees" and "refugees fled" are one; without such a
+word, a count of people is no figure (on the h1 corpus those were unrelated counts: "47 people", then
+"300,000 people", then "14"). A currency sign or a percent sign is part of the key ("$ aid" from "$4.2
+billion in aid": after a currency or a percentage, a leading "in"/"of"/"for" is read over).
+
+Not figures: a number nothing countable follows ("at $30,000", "6.4%": what they measure is in the words
+before them, which a pattern does not read reliably), years (1800-2100 in digits alone), days of a month
+("Feb. 6 earthquake"), labels ("Category 4 hurricane", "Flight 370"), hyphenated numbers ("30-year-old"),
+counts of time ("two years") and a few units whose values are of different places, not of one changing
+count (temperatures, yards, time zones).
 
 Each dated article gives, per key, only its first figure (a news article states its current figure first;
 later ones are often other counts of the same noun). A key is *tracked* when its figures have at least two
@@ -44,12 +49,18 @@ _FIGURE_RE = re.compile(
 _WORD_RE = re.compile(r"\s+([^\W\d_][\w'’\-]*)")
 _MONTH_BEFORE_RE = re.compile(r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s*$", re.IGNORECASE)
 _LEAD_INS = {"in", "of", "for"}
+_HALF_RE = re.compile(r"\b(half)\s+$", re.IGNORECASE)
+# a number after one of these is a label, not a count: "Category 4 hurricane", "Flight 370 passengers"
+_LABEL_BEFORE_RE = re.compile(r"\b(?:category|level|no|number|article|flight|route|highway|interstate|phase|stage|"
+                              r"section|title|grade|class|chapter|page|gate|game|round|hole|act|tier|model|version|"
+                              r"covid|week|day)\.?\s*$", re.IGNORECASE)
 _NOT_COUNTED = frozenset(
     """second minute hour day week month year decade century night weekend time percent per cent am pm old
     point mile km kilometer kilometre meter metre foot feet inch pound kg ton tonne degree north south east west
     long straight high wide deep tall more less time hit made other away ago later earlier apart january february
     march april june july august september october november december monday tuesday wednesday thursday friday
-    saturday sunday""".split()  # noqa: SIM905
+    saturday sunday left celsius fahrenheit yard edt est pdt pst gmt utc across along around near remaining
+    """.split()  # noqa: SIM905
 )
 # after the counted words, one of these says what happened to them: "people killed" is not "people affected"
 _OUTCOMES = frozenset("""killed dead died injured wounded hurt missing displaced affected evacuated arrested detained
@@ -109,10 +120,13 @@ class Figure:
 
 
 def singular(word: str) -> str:
-    """A plural's simple singular: casualties -> casualty, rounds -> round (not "ss", "us", "is" endings)."""
-    word = word.lower().replace("’", "'")
+    """A plural's simple singular, possessive dropped: casualties -> casualty, rounds -> round, inches -> inch,
+    night's -> night (not "ss", "us", "is" endings)."""
+    word = word.lower().replace("’", "'").removesuffix("'s").rstrip("'")
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
@@ -125,8 +139,8 @@ def _value(match: re.Match[str]) -> float:
 
 
 def _counted(text: str, pos: int, lead_in: bool) -> str:
-    """The head noun of the words counted after ``pos`` ("" when none), with the word after it when that says
-    what happened to them (one of _OUTCOMES: "people killed" is not "people affected")."""
+    """The head noun of the words counted after ``pos`` ("" when none); a generic one (_GENERIC) with the word
+    after it that says what happened to them (_OUTCOMES: "people killed" is not "people affected"), else none."""
     run: list[str] = []
     while len(run) < MAX_RUN and (word := _WORD_RE.match(text, pos)):
         low = word[1].lower()
@@ -139,19 +153,20 @@ def _counted(text: str, pos: int, lead_in: bool) -> str:
             break
         run.append(low)
         pos = word.end()
-        if text[pos:pos + 1] and not text[pos].isspace():  # "rounds," "casualties." end the run
-            return singular(run[-1])
+        if text[pos:pos + 1] and not text[pos].isspace():  # "rounds," "casualties." end the run (and the reading)
+            break
     if not run or run[-1].endswith("ly"):
         return ""
-    for _ in range(3 if singular(run[-1]) in _GENERIC else 0):  # "people killed", "people have already fled"
+    head = singular(run[-1])
+    for _ in range(3 if head in _GENERIC else 0):  # "people killed", "people have already fled"
         after = _WORD_RE.match(text, pos)
         said = after[1].lower() if after else ""
         if said in _OUTCOMES:
-            return f"{singular(run[-1])} {said}"
+            return f"{head} {said}"
         if said not in _AUXILIARIES or after is None:
             break
         pos = after.end()
-    return singular(run[-1])
+    return "" if head in _GENERIC else head
 
 
 def mentions(text: str, offset: int = 0) -> list[Mention]:
@@ -164,14 +179,17 @@ def mentions(text: str, offset: int = 0) -> list[Mention]:
             plain = not (match["cur"] or match["scale"] or match["pct"])
             if plain and num.isdigit() and len(num) == 4 and 1800 <= int(num) <= 2100:
                 continue  # a year
-            if _MONTH_BEFORE_RE.search(sentence, 0, match.start()):
-                continue  # a day of a month
+            if _MONTH_BEFORE_RE.search(sentence, 0, match.start()) or _LABEL_BEFORE_RE.search(sentence, 0, match.start()):
+                continue  # a day of a month, a label
             noun = _counted(sentence, match.end(), bool(match["cur"] or match["pct"]))
             if len(noun) < 3 or noun.split()[0] in _NOT_COUNTED:
                 continue
             mark = match["cur"] or ("%" if match["pct"] else "")
             key = f"{mark} {noun}" if mark else noun
-            out.append(Mention(key, _value(match), match[0].strip(), start + offset, end + offset))
+            value, written = _value(match), match[0].strip()
+            if half := _HALF_RE.search(sentence, 0, match.start()):  # "half a million"
+                value, written = value / 2, f"{half[1]} {written}"
+            out.append(Mention(key, value, written, start + offset, end + offset))
     return out
 
 

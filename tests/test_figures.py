@@ -28,7 +28,12 @@ def found(text: str) -> list[tuple[str, float, str]]:
     ("Congress passed $4.2 billion in aid.", [("$ aid", 4.2e9, "$4.2 billion")]),
     ("He won 52% of the vote.", [("% vote", 52, "52%")]),
     ("About 300,000 Russian soldiers killed or wounded.", [("soldier killed", 300_000, "300,000")]),
-    ("The quake killed 5,000 people.", [("people", 5000, "5,000")]),
+    ("The quake killed 5,000 people. At least 11 people were killed.", [("people killed", 11, "11")]),
+    ("Russia fired 7 million artillery rounds, up from 4 million rounds.", [("round", 7e6, "7 million"),
+                                                                          ("round", 4e6, "4 million")]),
+    ("It hit 150,000 homes as a Category 4 hurricane.", [("home", 150_000, "150,000")]),
+    ("Power was back for 1.5 million customers.", [("customer", 1.5e6, "1.5 million")]),
+    ("Nearly half a million people have fled.", [("people fled", 5e5, "half a million")]),
     ("Two hundred Democrats voted no.", [("democrat", 200, "Two hundred")]),
 ])
 def test_a_figure_is_a_number_and_the_noun_it_counts(text, expected):
@@ -42,6 +47,8 @@ def test_a_figure_is_a_number_and_the_noun_it_counts(text, expected):
     "The Feb. 6 earthquake struck at night.",  # a day of a month
     "A 30-year-old man and a 7.8-magnitude quake.",  # hyphenated
     "Two years later, talks resumed. It lasted 40 days.",  # time
+    "Snow reached 30 inches; it was 20 degrees Fahrenheit.",  # measures of places, not one count
+    "It killed 5,000 people.",  # people, but nothing says what happened to them after the noun
     "Rail workers in Velmora began a strike on Tuesday.",  # no number
 ])
 def test_numbers_that_count_nothing_trackable_are_no_figures(text):
@@ -49,8 +56,9 @@ def test_numbers_that_count_nothing_trackable_are_no_figures(text):
 
 
 def test_singular_of_head_nouns():
-    assert [singular(w) for w in ("casualties", "rounds", "people", "votes", "press", "status", "Crisis")] == [
-        "casualty", "round", "people", "vote", "press", "status", "crisis"]
+    assert [singular(w) for w in ("casualties", "rounds", "people", "votes", "press", "status", "Crisis", "inches",
+                                  "night's", "boxes")] == [
+        "casualty", "round", "people", "vote", "press", "status", "crisis", "inch", "night", "box"]
 
 
 def doc(aid: str, day: str | None, outlet: str, text: str, offset: int = 0) -> Doc:

@@ -73,8 +73,9 @@ def _figures(found: StoryTimeline) -> str:
                        f'<span class="nr-cite">{_source(v)}</span></li>' for v in figure.values)
         blocks.append(f'<div class="nr-figure" data-key="{html.escape(figure.key, quote=True)}">'
                       f"<b>{html.escape(figure.key)}</b><ul>{rows}</ul></div>")
-    return ('<div class="nr-figures"><div class="nr-figures-head">Figures over time (the first figure each article '
-            f"gives for a counted thing, where it changes)</div>{''.join(blocks)}</div>")
+    return ('<div class="nr-figures"><div class="nr-figures-head">Figures over time: the first figure each article '
+            "gives for a counted thing, where it changes over days (found by a pattern: check each against its "
+            f"sentence)</div>{''.join(blocks)}</div>")
 
 
 def timeline_html(found: StoryTimeline, since: date | None = None, until: date | None = None) -> str:
