@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +113,15 @@ def test_the_timeline_tells_no_match_a_bad_date_and_an_empty_window(page):
     page.wait_for_function("() => (document.querySelector('#nr-digest')?.innerText || '').includes('No articles were')",
                            timeout=30_000)
     assert not page.locator("#nr-dg-download").is_enabled()
+
+
+def test_the_tabs_endpoints_answer_from_python(page):
+    from gradio_client import Client
+
+    client = Client(page.url.split("?")[0], verbose=False)
+    timeline = client.predict(query="Velmora strike", since="", until="", api_name="/timeline")
+    assert timeline.count('class="nr-event"') == 4 and 'data-key="worker"' in timeline
+    _, markdown, download = client.predict(since="", until="", api_name="/digest")
+    assert markdown.startswith("# What's new from 2024-02-15 to 2024-02-22: 2 stories")
+    assert download["interactive"] and download["value"].endswith("newsrag-digest-2024-02-15-to-2024-02-22.md")
+    assert Path(download["value"]).read_text(encoding="utf-8").rstrip() == markdown.rstrip()  # the file is what is shown

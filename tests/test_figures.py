@@ -180,3 +180,23 @@ def test_a_storys_timeline_carries_its_figures_and_the_cli_prints_them(tmp_path:
     assert cli.main(["--config", str(config), "digest", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("# What's new from 2024-02-15 to 2024-02-22: 1 story") and "2 outlet(s)" in out
+
+
+def test_the_tabs_html_escapes_links_sources_and_tells_empty_results():
+    from ui.story_views import digest_html, notice, timeline_html
+
+    lead = event("a", "2024-02-20", "Gazette <b>", "Workers <walked> out.", "https://v.test/a?x=1&y=\"2\"")
+    html = digest_html([DigestItem("s<1>", ("Gazette <b>",), date(2024, 2, 20), 1, (lead,))], date(2024, 2, 13),
+                       date(2024, 2, 20))
+    assert "13–20 Feb 2024: 1 story" in html and 'data-count="1">1 outlet</span>' in html
+    assert "Workers &lt;walked&gt; out." in html and "Gazette &lt;b&gt;" in html and "<walked>" not in html
+    assert 'href="https://v.test/a?x=1&amp;y=&quot;2&quot;"' in html
+    assert 'class="nr-open-timeline" data-story="s&lt;1&gt;"' in html
+    assert "No articles were published in 1–7 Mar 2024" in digest_html([], date(2024, 3, 1), date(2024, 3, 7))
+    found = StoryTimeline("s1", (event("a", "2024-02-20", "Gazette", "One."), event("u", None, "", "Undated.")), ())
+    page = timeline_html(found)
+    assert page.index('data-day="2024-02-20"') < page.index('data-day=""') and "date unknown" in page
+    assert "nr-figures" not in page and "2 articles from 1 outlet" in page
+    empty = timeline_html(StoryTimeline("s1", (), ()), date(2024, 3, 1), None)
+    assert "The story s1 has no articles published since 1 Mar 2024" in empty
+    assert notice("<x>", warning=True).startswith('<div class="nr-notice">⚠️ &lt;x&gt;')

@@ -81,7 +81,7 @@ def _figures(found: StoryTimeline) -> str:
 def timeline_html(found: StoryTimeline, since: date | None = None, until: date | None = None) -> str:
     """A story's timeline: one line per article, oldest first (undated last): its day, its lead sentence verbatim,
     its title (linked) and outlet; then its figures over time."""
-    window = f" in {span_words(since, until)}" if since or until else ""
+    window = f" {'in ' if since and until else ''}{span_words(since, until)}" if since or until else ""
     if not found.events:
         return notice(f"The story {found.story} has no articles published{window}.")
     rows = "".join(f'<li class="nr-event" data-day="{e.published or ""}"><span class="nr-day">{_day(e.published)}</span>'
