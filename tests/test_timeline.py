@@ -1,5 +1,6 @@
 """Figures over time (rag/figures.py) on hand-written texts, a story's timeline with its figures through a real
-index (fake embedder), and the Markdown of timelines and digests (rag/timeline.py)."""
+index (fake embedder) and the CLI, the Markdown of timelines and digests (rag/timeline.py), and the Digest and
+Timeline tabs' HTML (ui/story_views.py) and messages (ui/stories.py)."""
 
 from __future__ import annotations
 
@@ -200,3 +201,15 @@ def test_the_tabs_html_escapes_links_sources_and_tells_empty_results():
     empty = timeline_html(StoryTimeline("s1", (), ()), date(2024, 3, 1), None)
     assert "The story s1 has no articles published since 1 Mar 2024" in empty
     assert notice("<x>", warning=True).startswith('<div class="nr-notice">⚠️ &lt;x&gt;')
+
+
+def test_the_tabs_tell_an_empty_index_and_bad_dates_as_messages(tmp_path: Path):
+    from ui.stories import StoryTabs
+
+    tabs = StoryTabs(make_settings(tmp_path))
+    assert "No articles indexed yet" in tabs.timeline("Velmora strike", "", "")
+    page, markdown, download = tabs.digest("", "")
+    assert "No articles indexed yet" in page and markdown == "" and download["interactive"] is False
+    assert "Since expects a date as YYYY-MM-DD" in tabs.digest("last week", "")[0]
+    assert "The date range is reversed" in tabs.timeline("strike", "2024-03-02", "2024-03-01")
+    assert "Type a story id" in tabs.timeline("  ", "", "")
