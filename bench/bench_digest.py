@@ -3,9 +3,10 @@
     python bench/bench_digest.py --index DIR [--runs N]
 
 DIR is an index built with ``newsrag ingest`` (for example of ../shared/bench/realtimeqa-2023h1). The store and the
-story table are opened once; then the 7-day window ending on each day that has articles is digested and the timeline of
-each window's top story is built. Prints p50/p95/max of each, in milliseconds, and the whole-process time of one
-``newsrag digest`` run (cold: start-up included) as min/median of ``--runs`` runs.
+story table are opened once; then the 7-day window ending on each day that has articles is digested and the timeline
+of each window's top story is built, without and with its figures over time. Prints p50/p95/max of each, in
+milliseconds, and the whole-process time of one ``newsrag digest`` run (cold: start-up included) as min/median of
+``--runs`` runs.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rag.config import load_settings  # noqa: E402
 from rag.embed import get_embedder  # noqa: E402
 from rag.store import open_store  # noqa: E402
 from rag.stories import open_table  # noqa: E402
-from rag.timeline import DIGEST_DAYS, digest, timeline  # noqa: E402
+from rag.timeline import DIGEST_DAYS, digest, story_timeline, timeline  # noqa: E402
 
 
 def percentiles(values: list[float]) -> str:
@@ -44,7 +45,7 @@ def main() -> None:
     store, table = open_store(settings, get_embedder(settings.embed).name), open_table(settings)
     days = sorted({int(d) for d in table.days if d})
     first, last = date.fromordinal(days[0]), date.fromordinal(days[-1])
-    digests, timelines = [], []
+    digests, timelines, figured = [], [], []
     for day in (date.fromordinal(d) for d in days):  # every window that ends on a day with articles
         t0 = time.perf_counter()
         items = digest(store, table, day - timedelta(days=DIGEST_DAYS), day)
@@ -53,9 +54,13 @@ def main() -> None:
             t0 = time.perf_counter()
             timeline(store, table, items[0].story)
             timelines.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            story_timeline(store, table, items[0].story)  # the events again, and the figures from whole texts
+            figured.append((time.perf_counter() - t0) * 1000)
     print(f"{len(table)} articles, {len(table.members)} stories, {first} to {last}")
     print("digest, warm:  ", percentiles(digests))
     print("timeline, warm:", percentiles(timelines))
+    print("timeline with figures, warm:", percentiles(figured))
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "config.toml"
         config.write_text(f'[paths]\nindex_dir = "{args.index}"\n')

@@ -139,11 +139,10 @@ def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
 
 def _day_range(args: argparse.Namespace) -> tuple[Any, Any]:
     """``--since``/``--until`` as days (None when not given); a reversed range is an InputError."""
-    from rag.dates import parse_day
+    from rag.dates import check_range, parse_day
 
     since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
-    if since and until and since > until:
-        raise InputError(f"The date range is reversed: --since {since} is after --until {until}. Swap the two dates.")
+    check_range(since, until, ("--since", "--until"))
     return since, until
 
 
@@ -151,42 +150,45 @@ def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
     from rag.embed import get_embedder
     from rag.store import open_store
     from rag.stories import open_table
-    from rag.timeline import find_story, timeline
+    from rag.timeline import story_timeline, timeline_markdown
 
     since, until = _day_range(args)
-    store = open_store(settings, get_embedder(settings.embed).name)
-    table = open_table(settings)
-    story = find_story(table, args.story)
-    if story is None:
+    found = story_timeline(open_store(settings, get_embedder(settings.embed).name), open_table(settings), args.story,
+                           since, until)
+    if found is None:
         raise InputError(f"No story matches {args.story!r}: `newsrag stories` lists them")
-    events = timeline(store, table, story, since, until)
     if args.json:
         from rag.schema import json_data
 
-        _out(json.dumps({"story": story, "events": [json_data(e) for e in events]}, indent=2, ensure_ascii=False))
+        _out(json.dumps(json_data(found), indent=2, ensure_ascii=False))
         return 0
-    _out(f"{story}: {len(events)} article(s)")
-    for e in events:
+    if args.markdown:
+        _out(timeline_markdown(found).rstrip("\n"))
+        return 0
+    _out(f"{found.story}: {len(found.events)} article(s)")
+    for e in found.events:
         _out(f"\n{e.published.isoformat() if e.published else 'date unknown':10}  {e.sentence}")
         _out(f"{'':10}  -- {e.title}{f' ({e.outlet})' if e.outlet else ''}{f' {e.url}' if e.url else ''}")
+    for figure in found.figures:
+        _out(f"\nfigure: {figure.key}")
+        for v in figure.values:
+            _out(f"  {v.published}  {v.text:>14}  ({', '.join(v.outlets) or 'outlet unknown'})")
     return 0
 
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import date, timedelta
+    from datetime import date
 
     from rag.embed import get_embedder
     from rag.store import open_store
     from rag.stories import open_table
-    from rag.timeline import DIGEST_DAYS, corpus_today, digest
+    from rag.timeline import digest, digest_markdown, digest_window
 
     since, until = _day_range(args)
     if args.limit < 1:
         raise InputError(f"--limit must be 1 or more, not {args.limit}")
     store, table = open_store(settings, get_embedder(settings.embed).name), open_table(settings)
-    if until is None:  # the corpus's today (one misdated article moves nothing), never after the clock
-        until = corpus_today(table, date.today()) or date.today()
-    since = since or until - timedelta(days=DIGEST_DAYS)
+    since, until = digest_window(table, since, until, date.today())
     items = digest(store, table, since, until, limit=args.limit)
     if args.json:
         from rag.schema import json_data
@@ -194,14 +196,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
         _out(json.dumps({"since": since.isoformat(), "until": until.isoformat(), "stories": json_data(items)},
                         indent=2, ensure_ascii=False))
         return 0
-    _out(f"# What's new from {since} to {until}: {len(items)} {'story' if len(items) == 1 else 'stories'}")
-    for n, item in enumerate(items, 1):
-        _out(f"\n## {n}. {item.leads[0].title or 'Untitled'}\n")
-        _out(f"{len(item.outlets)} outlet(s) ({', '.join(item.outlets) or 'unknown'}) · {item.articles} article(s) · "
-             f"newest {item.newest} · timeline: `newsrag timeline {item.story}`\n")
-        for e in item.leads:
-            _out(f"- {e.published or 'date unknown'}: “{e.sentence}” ({e.title}{f', {e.outlet}' if e.outlet else ''})"
-                 f"{f' {e.url}' if e.url else ''}")
+    _out(digest_markdown(items, since, until).rstrip("\n"))
     return 0
 
 
@@ -456,7 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("story", metavar="STORY", help="a story id (see `newsrag stories`) or words naming it")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after this day")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="only articles published on or before this day")
-    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.add_argument("--json", action="store_true", help="print as JSON (events and figures over time)")
+    p.add_argument("--markdown", action="store_true", help="print as Markdown")
     p.set_defaults(func=cmd_timeline)
 
     p = sub.add_parser("digest", help="what's new: the top stories of the last week (or --since/--until), cited")
@@ -464,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="YYYY-MM-DD", help="to this day (default: the newest day of the articles)")
     p.add_argument("--limit", type=int, default=10, metavar="N", help="at most N stories (default 10)")
     p.add_argument("--json", action="store_true", help="print as JSON (the default output is Markdown)")
+    p.add_argument("--markdown", action="store_true", help="print as Markdown (the default)")
     p.set_defaults(func=cmd_digest)
 
     p = sub.add_parser("ask", help="answer a question from the indexed articles, with sources")

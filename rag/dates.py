@@ -42,6 +42,15 @@ def parse_day(value: str | None, label: str) -> date | None:
     return day
 
 
+def check_range(since: date | None, until: date | None, names: tuple[str, str] = ("since", "until")) -> None:
+    """Raises InputError when ``since`` is after ``until`` (``names``: how the edge calls the two fields)."""
+    from rag.errors import InputError
+
+    if since and until and since > until:
+        raise InputError(f"The date range is reversed: {names[0]} {since} is after {names[1]} {until}. "
+                         "Swap the two dates.")
+
+
 def typed_filters(since: str | None, until: str | None, outlet: str | None) -> Filters:
     """The explicit filters from text an edge received (``ask_news``, the API's ``newsrag`` field, the UI's
     ``/answer``): YYYY-MM-DD days, inclusive, and one outlet. Raises InputError for a bad day."""

@@ -61,6 +61,9 @@ def _guarded(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+_Row = tuple[int, Any, str, dict[str, Any]]  # a chunk as :meth:`Store._article_chunks` reads it
+
+
 def _batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -243,19 +246,31 @@ class Store:
         got = self.chunks.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
         return [(cid, 1.0 - float(dist)) for cid, dist in zip(got["ids"][0], (got.get("distances") or [[]])[0])]
 
+    def _article_chunks(self, article_ids: Sequence[str], embeddings: bool) -> dict[str, list[_Row]]:
+        """Each article's chunks as (position, embedding or None, text, metadata), in position order."""
+        out: dict[str, list[_Row]] = {}
+        include = ["embeddings", "documents", "metadatas"] if embeddings else ["documents", "metadatas"]
+        for batch in _batched(list(article_ids), self._max_batch):
+            got = self.chunks.get(where={"article_id": {"$in": list(batch)}}, include=include)
+            vectors = got["embeddings"] if embeddings else [None] * len(got["ids"])
+            for vector, doc, meta in zip(vectors, column(got, "documents"), column(got, "metadatas")):
+                meta = dict(meta or {})
+                out.setdefault(str(meta.get("article_id", "")), []).append(
+                    (int(meta.get("position", 0)), vector, chunk_text(doc, meta), meta))
+        return {aid: sorted(rows, key=lambda r: r[0]) for aid, rows in out.items()}
+
     @_guarded
     def story_chunks(self, article_ids: Sequence[str]) -> dict[str, list[tuple[np.ndarray, str, dict[str, Any]]]]:
         """Each article's chunks as (embedding, text, metadata), in position order: what :mod:`rag.stories`
         rebuilds an article's features from."""
-        out: dict[str, list[tuple[int, np.ndarray, str, dict[str, Any]]]] = {}
-        for batch in _batched(list(article_ids), self._max_batch):
-            got = self.chunks.get(where={"article_id": {"$in": list(batch)}},
-                                  include=["embeddings", "documents", "metadatas"])
-            for vector, doc, meta in zip(got["embeddings"], column(got, "documents"), column(got, "metadatas")):
-                meta = dict(meta or {})
-                out.setdefault(str(meta.get("article_id", "")), []).append(
-                    (int(meta.get("position", 0)), np.asarray(vector, dtype=np.float32), chunk_text(doc, meta), meta))
-        return {aid: [(v, t, m) for _, v, t, m in sorted(rows, key=lambda r: r[0])] for aid, rows in out.items()}
+        return {aid: [(np.asarray(v, dtype=np.float32), t, m) for _, v, t, m in rows]
+                for aid, rows in self._article_chunks(article_ids, embeddings=True).items()}
+
+    @_guarded
+    def article_chunks(self, article_ids: Sequence[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """Each article's chunks as (text, metadata), in position order, without embeddings: the figures of a
+        story's timeline are read from its articles' whole texts."""
+        return {aid: [(t, m) for _, _, t, m in rows] for aid, rows in self._article_chunks(article_ids, False).items()}
 
     @_guarded
     def first_chunks(self, article_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:

@@ -1,6 +1,6 @@
-"""A story's timeline: its articles in date order, each with one cited sentence (a first step of issue 14's
-timeline; figures that change over time and the UI tab are not done), and the digest: the top stories of a window
-of days by how many outlets covered them, with their newest leads.
+"""A story's timeline: its articles in date order, each with one cited sentence, and the figures its articles
+give that change over time (:mod:`rag.figures`); and the digest: the top stories of a window of days by how many
+outlets covered them, with their newest leads. Both also as Markdown (the CLI prints it, the UI offers it).
 
 A story is named by its id or found by words: the story whose articles' title words and names hold the
 most of the query's content words (ties: the larger story, then the newer). Each article gives its lead:
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 
+from rag.figures import FIGURES, Doc, Figure, FigureValue, track
 from rag.store import Store
 from rag.stories import StoryTable
 from rag.text import sentence_spans, terms
@@ -98,6 +99,35 @@ def timeline(store: Store, table: StoryTable, story: str, since: date | None = N
     return sorted(events, key=lambda e: (e.published is None, e.published or date.min, e.article_id))
 
 
+def figures_of(store: Store, events: Sequence[Event], limit: int = FIGURES) -> list[Figure]:
+    """The figures that change over the articles of ``events`` (their whole texts; see :mod:`rag.figures`)."""
+    found = store.article_chunks([e.article_id for e in events])
+    docs = [Doc(e.article_id, e.published, e.title, e.outlet, e.url,
+                tuple((text, int(meta.get("start", 0))) for text, meta in found.get(e.article_id, ())))
+            for e in events]
+    return track(docs, limit)
+
+
+@dataclass(frozen=True)
+class StoryTimeline:
+    """A story's timeline: its events oldest first (undated last) and its figures that change over time."""
+
+    story: str
+    events: tuple[Event, ...]
+    figures: tuple[Figure, ...]
+
+
+def story_timeline(store: Store, table: StoryTable, query: str, since: date | None = None,
+                   until: date | None = None) -> StoryTimeline | None:
+    """The timeline of the story ``query`` names (:func:`find_story`), within ``since``/``until`` (days, both
+    included); None when no story matches."""
+    story = find_story(table, query)
+    if story is None:
+        return None
+    events = timeline(store, table, story, since, until)
+    return StoryTimeline(story, tuple(events), tuple(figures_of(store, events)))
+
+
 @dataclass(frozen=True)
 class DigestItem:
     """One story of a digest: who covered it in the window, its newest day, and its newest leads (cited)."""
@@ -115,6 +145,13 @@ def corpus_today(table: StoryTable, now: date) -> date | None:
     from rag.bm25 import robust_today
 
     return robust_today(np.sort(table.days[table.alive & (table.days > 0)]), now)
+
+
+def digest_window(table: StoryTable, since: date | None, until: date | None, now: date) -> tuple[date, date]:
+    """A digest's days: ``until`` defaults to the corpus's today (never after ``now``; ``now`` for an empty
+    index), ``since`` to DIGEST_DAYS before ``until``."""
+    until = until or corpus_today(table, now) or now
+    return since or until - timedelta(days=DIGEST_DAYS), until
 
 
 def digest(store: Store, table: StoryTable, since: date, until: date, limit: int = DIGEST_STORIES,
@@ -135,3 +172,35 @@ def digest(store: Store, table: StoryTable, since: date, until: date, limit: int
                                 newest_first[0].published or since, len(events), tuple(newest_first[:leads])))
     items.sort(key=lambda i: (len(i.outlets), i.newest, i.articles, i.story), reverse=True)
     return items[:limit]
+
+
+def _cited(e: Event | FigureValue) -> str:
+    """An event's or a figure's source in Markdown: title (a link when there is a URL), outlet."""
+    title = e.title or "Untitled"
+    outlet = e.outlets if isinstance(e, FigureValue) else (e.outlet,)
+    named = f"[{title}]({e.url})" if e.url else title
+    return ", ".join([named, *(o for o in outlet if o)])
+
+
+def digest_markdown(items: Sequence[DigestItem], since: date, until: date) -> str:
+    """A digest as Markdown: a heading per story with its outlets, articles, newest day and the command for its
+    timeline, then its cited leads."""
+    lines = [f"# What's new from {since} to {until}: {len(items)} {'story' if len(items) == 1 else 'stories'}"]
+    for n, item in enumerate(items, 1):
+        lines += ["", f"## {n}. {item.leads[0].title or 'Untitled'}", "",
+                  f"{len(item.outlets)} outlet(s) ({', '.join(item.outlets) or 'unknown'}) · {item.articles} "
+                  f"article(s) · newest {item.newest} · timeline: `newsrag timeline {item.story}`", ""]
+        lines += [f"- {e.published or 'date unknown'}: “{e.sentence}” ({_cited(e)})" for e in item.leads]
+    return "\n".join(lines) + "\n"
+
+
+def timeline_markdown(found: StoryTimeline) -> str:
+    """A timeline as Markdown: its events oldest first, each with its cited sentence, then its figures."""
+    lines = [f"# Timeline of {found.story}: {len(found.events)} article(s)", ""]
+    lines += [f"- {e.published or 'date unknown'}: “{e.sentence}” ({_cited(e)})" for e in found.events]
+    if found.figures:
+        lines += ["", "## Figures over time"]
+    for figure in found.figures:
+        lines += ["", f"### {figure.key}", ""]
+        lines += [f"- {v.published}: **{v.text}**: “{v.sentence}” ({_cited(v)})" for v in figure.values]
+    return "\n".join(lines) + "\n"

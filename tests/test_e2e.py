@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,8 +56,9 @@ def server(root):
         yield url
 
 
-@pytest.fixture(scope="module")
-def page(server):
+@contextmanager
+def browsing(url: str) -> Iterator[Any]:
+    """A headless Debian Chromium tab (playwright) on the page at ``url``, once the chat's question box is there."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -64,10 +66,16 @@ def page(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.goto(server)
+        tab.goto(url)
         tab.wait_for_selector("#nr-question textarea", timeout=60_000)
         yield tab
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with browsing(server) as tab:
+        yield tab
 
 
 def ask(page, question: str) -> None:

@@ -210,7 +210,7 @@ class Handlers:
 def build_app(settings: Settings) -> Any:
     import gradio as gr
 
-    from ui import chats, errors
+    from ui import chats, errors, stories
 
     h = Handlers(settings)
     problems = provider_problems(settings)
@@ -263,6 +263,7 @@ def build_app(settings: Settings) -> Any:
             panels = gr.State({})  # every answer's sources, keyed by its place in the conversation
             chats.build(app, settings, h, chatbot, sources, turns, panels, box, send, examples,
                         [box, chatbot, turns, panels, since, until, outlets, provider, top_k])
+        stories.build(app, settings)
         with gr.Tab("Index"):
             stats = gr.Markdown(elem_id="nr-stats")
             with gr.Row():

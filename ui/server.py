@@ -20,7 +20,7 @@ from typing import Any
 
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
-from ui import render
+from ui import render, story_views
 from ui.app import build_app  # first: it turns Gradio's analytics off before gradio is imported
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,8 @@ def serve(settings: Settings, open_browser: bool = False, watch: bool = False, b
         start_watcher(settings)
     blocks.queue(default_concurrency_limit=8)
     gr.mount_gradio_app(web, blocks, path="/", server_name=settings.ui.host, server_port=port, auth=login,
-                        show_error=True, css=render.CSS, head=render.HEAD,
+                        show_error=True, css=render.CSS + story_views.CSS,
+                        head=render.HEAD + story_views.HEAD,
                         max_file_size=f"{settings.ui.max_upload_mb:g}mb")
     config = uvicorn.Config(web, log_level="warning", access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     server = uvicorn.Server(config)
