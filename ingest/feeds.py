@@ -227,7 +227,8 @@ def poll_feeds(settings: Settings, *, embedder: Embedder | None = None, store: S
 
 def _settle(polled: _Polled, items: list[ArticleReport], write_error: str, state: dict[str, dict[str, Any]]
             ) -> FeedResult:
-    """The feed's result, with its state entry updated."""
+    """The feed's result, with its state entry updated. The keys of the items the feed still lists move to the end
+    of its ``seen`` list, so that the oldest dropped past ``SEEN_LIMIT`` are those it stopped listing long ago."""
     entry = state.setdefault(polled.url, {})
     error = polled.error or write_error
     added = 0 if error else sum(i.outcome == "added" for i in items)
@@ -235,17 +236,19 @@ def _settle(polled: _Polled, items: list[ArticleReport], write_error: str, state
     outcome: FeedOutcome = "error" if error else "added" if added else "unchanged"
     if not error:
         keys = polled.keys or {}
-        seen = list(entry.get("seen", ()))
-        seen += [keys[i.article_id] for i in items if i.outcome in KEPT and keys.get(i.article_id, "") not in ("", *seen)]
-        entry["seen"] = seen[-SEEN_LIMIT:]
+        seen = dict.fromkeys(entry.get("seen", ()))
+        for item in items:
+            key = keys.get(item.article_id, "") if item.outcome in KEPT else ""
+            if key:
+                seen.pop(key, None)
+                seen[key] = None
+        entry["seen"] = list(seen)[-SEEN_LIMIT:]
         if not polled.not_modified:  # a failed item is tried again next time: the feed is then fetched whole
             entry["etag"] = "" if failed else polled.etag
             entry["last_modified"] = "" if failed else polled.last_modified
-    if not error and failed:
-        error_text = f"{len(failed)} item(s) failed, the first {failed[0].source}: {failed[0].reason}"
+    problem = error or (f"{len(failed)} item(s) failed, the first {failed[0].source}: {failed[0].reason}" if failed else "")
     entry.update(last_poll=time.time(), last_outcome=outcome, last_added=added,
-                 total_added=int(entry.get("total_added", 0)) + added,
-                 last_error=error or (error_text if failed else ""))
+                 total_added=int(entry.get("total_added", 0)) + added, last_error=problem)
     return FeedResult(polled.url, outcome, added, len(failed), polled.not_modified, error, tuple(items))
 
 
