@@ -18,7 +18,6 @@ are read every time. Invariants:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -29,6 +28,7 @@ from typing import Any
 
 from ingest import lastrun
 from ingest.files import source_name
+from ingest.statefile import read_table, write_table
 from rag.config import Settings
 from rag.errors import LoadError
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 FOLDER = "failed"
 FORMAT = 1
+CONSEQUENCE = "failed files will be read again"
 
 
 @dataclass(frozen=True)
@@ -52,16 +53,7 @@ def location(settings: Settings) -> Path:
 
 
 def _read(settings: Settings) -> dict[str, Any]:
-    try:
-        data = json.loads(location(settings).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        log.warning("cannot read %s (%s): failed files will be read again", location(settings), exc)
-        return {}
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
-        return {}
-    return data["files"]
+    return read_table(location(settings), FORMAT, "files", CONSEQUENCE)
 
 
 def failures(settings: Settings) -> list[Failure]:
@@ -117,12 +109,5 @@ class FailedFiles:
             entries[name] = {"reason": str(error), "when": when, "stat": stat if settled else None, "key": self.key}
         if entries == self.entries:
             return
-        path = location(self.settings)
-        try:
-            path.parent.mkdir(exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps({"format": FORMAT, "files": entries}), encoding="utf-8")
-            tmp.replace(path)
+        if write_table(location(self.settings), FORMAT, "files", entries, CONSEQUENCE):
             self.entries = entries
-        except OSError as exc:
-            log.warning("could not write %s (%s): failed files will be read again", path, exc)

@@ -55,7 +55,8 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1  # of the last-run file; one of another format is not used
 RACY_SECONDS = 2.0  # a file changed this recently before its scan is not trusted (covers 1-2 s timestamp filesystems)
-QUESTION_ONLY = frozenset({"retrieve", "answer", "llm", "ui", "web", "chats"})  # settings sections an ingest of files never reads
+# settings sections an ingest of files never reads
+QUESTION_ONLY = frozenset({"retrieve", "answer", "llm", "ui", "web", "feeds", "chats"})
 TRANSIENT = ("-journal", "-wal", "-shm")  # SQLite's files that come and go while Chroma is open
 RERUN_OUTCOMES: tuple[Outcome, ...] = ("unchanged", "duplicate", "failed")  # what a re-run of unchanged files reports
 

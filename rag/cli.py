@@ -39,9 +39,11 @@ def _err(text: str) -> None:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.run import ingest_any
     from rag.progress import ProgressDisplay
-    from rag.schema import ArticleReport
+    from rag.schema import ArticleReport, IngestReport
 
-    paths = args.paths or [str(settings.articles_dir)]
+    if args.feeds and not settings.feeds.urls:
+        raise InputError("No feeds to poll: list them in config.toml, [feeds] urls = [\"https://example.com/feed.xml\"]")
+    paths = args.paths or ([] if args.feeds else [str(settings.articles_dir)])
     bar: ProgressDisplay | None = None
 
     def progress(p: Any) -> None:
@@ -63,19 +65,37 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         else:
             _out(line)
 
-    report = ingest_any(paths, settings, prune=args.prune, progress=progress, on_report=show)
+    report = ingest_any(paths, settings, prune=args.prune, progress=progress, on_report=show) if paths else IngestReport()
     if bar is not None:
         bar.close()
+    feeds = _poll_feeds(args, settings, show) if args.feeds else None
+    if feeds is not None:
+        report = report + feeds.ingest
     if args.json:
-        _out(json.dumps({"totals": report.totals, "seconds": round(report.seconds, 3),
-                         "chunks_embedded": report.chunks_embedded, "notes": list(report.notes),
-                         "items": [asdict(i) for i in report.items]}, indent=2))
+        data = {"totals": report.totals, "seconds": round(report.seconds, 3), "chunks_embedded": report.chunks_embedded,
+                "notes": list(report.notes), "items": [asdict(i) for i in report.items]}
+        if feeds is not None:
+            data["feeds"] = [{k: v for k, v in asdict(f).items() if k != "items"} for f in feeds.feeds]
+        _out(json.dumps(data, indent=2))
     else:
         totals = ", ".join(f"{n} {k}" for k, n in report.totals.items() if n)
         _out(f"{totals or 'nothing to do'} in {report.seconds:.1f}s ({report.chunks_embedded} chunks embedded)")
         for note in report.notes:
             _out(f"repaired: {note}")
-    return 1 if report.failed else 0
+    return 1 if report.failed or (feeds is not None and feeds.failed) else 0
+
+
+def _poll_feeds(args: argparse.Namespace, settings: Settings, show: Callable[[Any], None]) -> Any:
+    """``ingest --feeds``: poll every [feeds] url once; a line per item (as for files) and per feed."""
+    from ingest.feeds import describe, poll_feeds
+
+    polled = poll_feeds(settings)
+    for feed in polled.feeds:
+        for item in feed.items:
+            show(item)
+        if not args.json and (not args.quiet or feed.outcome == "error"):
+            _out(f"{'feed':>9}  {feed.url}  {describe(feed)}")
+    return polled
 
 
 # -- stats --------------------------------------------------------------------------------------
@@ -433,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="files, folders, page URLs or RSS/Atom feed URLs (default: [paths] articles_dir)")
     p.add_argument("--prune", action="store_true", help="remove indexed articles whose files are gone")
+    p.add_argument("--feeds", action="store_true",
+                   help="poll every [feeds] urls feed once (with no PATH: only the feeds, not the articles folder)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures and the totals")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.set_defaults(func=cmd_ingest)

@@ -51,6 +51,7 @@ from rag.sections import (
     ChatsSettings,
     ChunkSettings,
     EmbedSettings,
+    FeedsSettings,
     IngestSettings,
     LLMSettings,
     PathsSettings,
@@ -65,7 +66,8 @@ from rag.sections import (
 
 __all__ = [  # the settings' one door: the tables of rag.sections are imported from here
     "LLM_PROVIDERS", "MAX_FILE_MB", "MAX_THREADS", "MAX_TOP_K", "STORE_MODES", "SECTIONS", "AnswerSettings", "ChatsSettings",
-    "ChunkSettings", "EmbedSettings", "IngestSettings", "LLMSettings", "PathsSettings", "RetrieveSettings", "Settings",
+    "ChunkSettings", "EmbedSettings", "FeedsSettings", "IngestSettings", "LLMSettings", "PathsSettings", "RetrieveSettings",
+    "Settings",
     "StoreSettings", "StoriesSettings", "UISettings", "WebSettings", "allowed", "cpu_threads", "documented_keys", "find_config",
     "load_settings",
 ]
@@ -102,6 +104,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     ui: UISettings = UISettings()
     web: WebSettings = WebSettings()
+    feeds: FeedsSettings = FeedsSettings()
     chats: ChatsSettings = ChatsSettings()
     #: directory relative paths are resolved against (the config file's folder); never read from the file or env
     base_dir: Path = Field(default_factory=Path.cwd, strict=False)

@@ -184,6 +184,24 @@ class UISettings(Section):
     max_upload_files: int = Field(50, ge=1, le=10000)
 
 
+FEED_URLS_RULE = 'a list of http(s) feed URLs, like ["https://example.com/feed.xml"] (JSON from the environment)'
+
+
+class FeedsSettings(Section):
+    urls: tuple[str, ...] = Field((), description=FEED_URLS_RULE)
+    interval_minutes: float = Field(60.0, ge=1, le=10080, description="one minute to a week")
+    fetch_full_text: bool = True
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _feed_urls(cls, value: Any) -> Any:
+        """A list (a TOML array, or JSON from the environment) of distinct http(s) URLs, kept in their order."""
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(u, str) and u.strip().lower().startswith(("http://", "https://")) for u in value):
+            raise ValueError(FEED_URLS_RULE)
+        return tuple(dict.fromkeys(u.strip() for u in value))
+
+
 class ChatsSettings(Section):
     path: str = Field("", description='"" = chats/chats.sqlite3 in the index folder')
 

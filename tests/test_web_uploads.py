@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 
 import pytest
@@ -12,7 +10,7 @@ from ingest.uploads import safe_name, save_pasted, save_uploads
 from ingest.web import ingest_urls
 from rag.store import open_store
 
-from .conftest import ARTICLES, make_settings
+from .conftest import ARTICLES, LocalServer, QuietHandler, make_settings
 
 PAGE = """<html><head><title>Lantern parade in Orvik | Orvik Herald</title>
 <meta property="og:site_name" content="Orvik Herald">
@@ -39,14 +37,14 @@ the harbour authority said on Friday, after passenger numbers rose by a quarter 
 at five in the morning and the last at midnight.</p></article></body></html>"""
 
 
-class Site:
+class Site(LocalServer):
     """A tiny web site on 127.0.0.1 that counts the requests it gets."""
 
     def __init__(self) -> None:
         site = self
         self.hits: list[str] = []
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 site.hits.append(self.path)
                 pages = {"/news/lantern-parade": ("text/html; charset=utf-8", PAGE),
@@ -58,22 +56,9 @@ class Site:
                     self.send_error(404)
                     return
                 kind, body = pages[self.path]
-                data = body.format(base=site.base).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send(kind, body.format(base=site.base))
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
+        super().__init__(Handler)
 
 
 @pytest.fixture

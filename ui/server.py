@@ -2,8 +2,10 @@
 routes) and the Gradio page (:func:`ui.app.build_app`, mounted at ``/``), on ``[ui] host`` and ``port``.
 
 Everything ``gr.Blocks.launch`` did for the page is kept: the login (``[ui] auth_user``), the upload limit, the CSS
-and head, the queue of 8 workers, no analytics, ``--open``, ``--watch``. The socket is bound before the models
-load, so a port in use is one message naming ``[ui] port``; a missing API key under a login stops it earlier still.
+and head, the queue of 8 workers, no analytics, ``--open``, ``--watch``. With ``[feeds] urls`` set, a background
+thread polls the feeds every ``[feeds] interval_minutes`` (:class:`ingest.feeds.FeedPoller`), stopped with the
+server. The socket is bound before the models load, so a port in use is one message naming ``[ui] port``; a missing
+API key under a login stops it earlier still.
 Ctrl-C or SIGTERM stop it gracefully (open event streams are cut after ``SHUTDOWN_GRACE_S``).
 """
 
@@ -16,12 +18,15 @@ import sys
 import threading
 import time
 import webbrowser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
 from ui import render, story_views
 from ui.app import build_app  # first: it turns Gradio's analytics off before gradio is imported
+
+if TYPE_CHECKING:
+    from ingest.feeds import FeedPoller
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +47,18 @@ def auth(settings: Settings) -> tuple[str, str] | None:
 class Served:
     """A running ``newsrag serve`` (``serve(..., block=False)``): its URL, the app, and ``close()``."""
 
-    def __init__(self, server: Any, thread: threading.Thread, local_url: str, app: Any) -> None:
+    def __init__(self, server: Any, thread: threading.Thread, local_url: str, app: Any,
+                 poller: FeedPoller | None = None) -> None:
         self.server, self.thread, self.local_url, self.app = server, thread, local_url, app
+        self.poller = poller  # polling the [feeds] urls, when there are any
 
     def close(self) -> None:
-        """Stop serving and wait for the server to finish (open streams are cut after a grace period)."""
+        """Stop serving and wait for the server to finish (open streams are cut after a grace period), and the
+        feed poller with it."""
         self.server.should_exit = True
         self.thread.join(timeout=SHUTDOWN_GRACE_S + 10)
+        if self.poller is not None:
+            self.poller.stop()
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -103,6 +113,11 @@ def serve(settings: Settings, open_browser: bool = False, watch: bool = False, b
         from ingest.watch import start_watcher
 
         start_watcher(settings)
+    poller = None
+    if settings.feeds.urls:
+        from ingest.feeds import start_feed_poller
+
+        poller = start_feed_poller(settings)
     blocks.queue(default_concurrency_limit=8)
     gr.mount_gradio_app(web, blocks, path="/", server_name=settings.ui.host, server_port=port, auth=login,
                         show_error=True, css=render.CSS + story_views.CSS,
@@ -123,7 +138,11 @@ def serve(settings: Settings, open_browser: bool = False, watch: bool = False, b
 
     if block:
         threading.Thread(target=announce, name="newsrag-announce", daemon=True).start()
-        server.run(sockets=[sock])  # in the main thread: Ctrl-C and SIGTERM shut it down gracefully
+        try:
+            server.run(sockets=[sock])  # in the main thread: Ctrl-C and SIGTERM shut it down gracefully
+        finally:
+            if poller is not None:
+                poller.stop()
         return None
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="newsrag-serve", daemon=True)
     thread.start()
@@ -133,5 +152,7 @@ def serve(settings: Settings, open_browser: bool = False, watch: bool = False, b
     if not server.started:
         server.should_exit = True
         sock.close()
+        if poller is not None:
+            poller.stop()
         raise NewsragError(f"The server on {url} did not start; see the log.")
-    return Served(server, thread, url, web)
+    return Served(server, thread, url, web, poller)
