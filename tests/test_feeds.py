@@ -246,3 +246,53 @@ def test_feed_urls_keep_their_order_without_repeats(tmp_path):
     settings = make_settings(tmp_path, feeds={"urls": ["https://b.example/f", "https://a.example/f", "https://b.example/f"]})
     assert settings.feeds.urls == ("https://b.example/f", "https://a.example/f")
     assert [s.last_outcome for s in feed_status(settings)] == ["", ""]  # never polled, no state file yet
+
+
+@pytest.mark.unit
+def test_the_index_tab_s_feeds_block(tmp_path):
+    from ingest.feeds import FeedStatus
+    from ui.feed_views import NO_FEEDS, feeds_markdown
+
+    assert feeds_markdown([], 60) == NO_FEEDS
+    ok = FeedStatus("https://a.example/feed.xml", 1714640400.0, 1714644000.0, "added", 2, 5, "", "", "", 7)
+    bad = FeedStatus("https://b.example/feed.xml", 1714640400.0, None, "error", 0, 0, "HTTP 500 | Server Error", "",
+                     "", 0)
+    never = FeedStatus("https://c.example/feed.xml", None, None, "", 0, 0, "", "", "", 0)
+    table = feeds_markdown([ok, bad, never], 30).splitlines()
+    assert "every 30 minutes" in table[0]
+    assert table[4].startswith("| https://a.example/feed.xml |") and "| added | 2 / 5 |" in table[4]
+    assert "HTTP 500 \\| Server Error" in table[5]  # a pipe in an error does not break the table
+    assert "| never | not polled yet | 0 / 0 | at start | — |" in table[6]
+
+
+@pytest.mark.e2e
+def test_the_index_tab_shows_the_feeds_and_polls_them_on_request(tmp_path, site):
+    """`newsrag serve` with a feed: its start-up poll shows in the Index tab (real Chromium), and "Poll feeds now"
+    polls again (a 304: nothing new) and says so."""
+    import os
+
+    from .conftest import free_port, served
+    from .test_e2e import browsing
+
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[paths]\narticles_dir = "{tmp_path / "articles"}"\nindex_dir = "{tmp_path / "index"}"\n'
+                      f'[ui]\nport = {port}\n[web]\ntimeout = 5.0\n[feeds]\nurls = ["{site.base}/feed.xml"]\n')
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    with served(config, port, tmp_path / "serve.log", env) as url:
+        deadline = time.monotonic() + 120  # the start-up poll runs in the background
+        while site.paths().count("/feed.xml") < 1 or not (tmp_path / "index" / "feeds").exists():
+            assert time.monotonic() < deadline, "serve never polled its feed"
+            time.sleep(0.5)
+        with browsing(url) as tab:
+            tab.locator('button[role="tab"]', has_text="Index").first.click()
+            tab.wait_for_function("() => (document.querySelector('#nr-feeds') || {}).innerText?.includes('/ 2')",
+                                  timeout=120_000)
+            row = tab.locator("#nr-feeds tr", has_text="/feed.xml").inner_text()
+            assert "added" in row and "2 / 2" in row
+            tab.click("#nr-poll-feeds")
+            tab.wait_for_function("() => (document.querySelector('#nr-feeds') || {}).innerText?.includes('unchanged')",
+                                  timeout=120_000)
+            assert "2 / 2" not in tab.locator("#nr-feeds tr", has_text="/feed.xml").inner_text()  # 0 new / 2 in all
+    assert site.requests[-1][1] == '"v1"'  # the second poll was a conditional GET
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()

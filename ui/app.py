@@ -191,6 +191,30 @@ class Handlers:
 
         return self._guard(action)
 
+    def feeds(self) -> str:
+        """The configured feeds' last polls, as Markdown."""
+        from ingest.feeds import feed_status
+        from ui.feed_views import feeds_markdown
+
+        return feeds_markdown(feed_status(self.settings), self.settings.feeds.interval_minutes)
+
+    def poll(self) -> tuple[Any, ...]:
+        """Poll every configured feed now (as `newsrag ingest --feeds`); the index outputs and the feeds block."""
+        import gradio as gr
+
+        from ingest.feeds import describe, poll_feeds
+        from ui.errors import told
+
+        if not self.settings.feeds.urls:
+            raise told("No feeds to poll: list RSS/Atom URLs in [feeds] urls in config.toml.")
+        try:
+            report = poll_feeds(self.settings)
+        except NewsragError as exc:
+            raise told(str(exc)) from exc
+        for feed in report.feeds:
+            (gr.Warning if feed.outcome == "error" else gr.Info)(f"{feed.url}: {describe(feed)}")
+        return (*self._finish(report.ingest), self.feeds())
+
     def fetch(self, urls: str, progress: Any = None) -> tuple[Any, ...]:
         from ingest.web import ingest_urls
         from ui.errors import told
@@ -288,7 +312,13 @@ def build_app(settings: Settings) -> Any:
                 failed = gr.CheckboxGroup(label="No failed uploads", choices=[], elem_id="nr-failed", scale=4)
                 remove = gr.Button("Remove ticked uploads", size="sm", elem_id="nr-remove-failed", scale=1)
             remove.click(h.remove, [failed], [failed], api_visibility="private")
+            with gr.Accordion("Feeds", open=bool(settings.feeds.urls)):
+                feeds = gr.Markdown(elem_id="nr-feeds")
+                poll = gr.Button("Poll feeds now", size="sm", elem_id="nr-poll-feeds",
+                                 interactive=bool(settings.feeds.urls))
             index_outputs = [table, summary, stats, outlets, failed]
+            poll.click(h.poll, None, [*index_outputs, feeds], api_name="poll_feeds")
+            gr.Timer(30).tick(h.feeds, None, [feeds], api_visibility="private")  # the server's own polls show up
             index_files.click(upload, [files], index_outputs, api_name="ingest_files")
             index_urls.click(fetch, [urls], index_outputs, api_name="ingest_urls")
             index_paste.click(paste, [p_title, p_date, p_outlet, p_url, p_text], index_outputs, api_name="ingest_text")
@@ -296,4 +326,5 @@ def build_app(settings: Settings) -> Any:
         gr.api(h.answer_api, api_name="answer")
         app.load(h.overview, None, [stats, outlets], api_visibility="private")
         app.load(h.failed, None, [failed], api_visibility="private")
+        app.load(h.feeds, None, [feeds], api_visibility="private")
     return app

@@ -34,6 +34,17 @@ SHUTDOWN_GRACE_S = 3  # open streams (a page's event stream) are cut this long a
 START_TIMEOUT_S = 60  # serve(block=False) gives up waiting for the server to accept connections after this
 
 
+class _CutAtShutdown(logging.Filter):
+    """Drops uvicorn's traceback for a request cancelled because the server stopped (a page's or a client's open
+    event stream, cut after ``SHUTDOWN_GRACE_S``): uvicorn's own line before it says so ("Cancel 1 running task(s),
+    timeout graceful shutdown exceeded"), and a stop asked for is no error to show a user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        import asyncio
+
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+
 def auth(settings: Settings) -> tuple[str, str] | None:
     if not settings.ui.auth_user:
         return None
@@ -125,6 +136,8 @@ def serve(settings: Settings, open_browser: bool = False, watch: bool = False, b
                         max_file_size=f"{settings.ui.max_upload_mb:g}mb")
     config = uvicorn.Config(web, log_level="warning", access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     server = uvicorn.Server(config)
+    if not any(isinstance(f, _CutAtShutdown) for f in logging.getLogger("uvicorn.error").filters):
+        logging.getLogger("uvicorn.error").addFilter(_CutAtShutdown())
 
     def announce() -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
