@@ -135,9 +135,11 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
     from rag.embed import get_embedder
     from rag.store import open_store
-    from rag.stories import listing
+    from rag.stories import listing, stories_of
 
-    found, current = listing(settings, open_store(settings, get_embedder(settings.embed).name))
+    store = open_store(settings, get_embedder(settings.embed).name)
+    stories_of(settings, store)  # nothing indexed, or nothing grouped: say so rather than "0 stories"
+    found, current = listing(settings, store)
     shown = [s for s in found if len(s.articles) >= args.min_articles][: args.limit]
     if not current:
         _err("newsrag: the story table does not match the index (changed since the last ingest): run `newsrag "
@@ -169,12 +171,12 @@ def _day_range(args: argparse.Namespace) -> tuple[Any, Any]:
 def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
     from rag.embed import get_embedder
     from rag.store import open_store
-    from rag.stories import open_table
+    from rag.stories import stories_of
     from rag.timeline import story_timeline, timeline_markdown
 
     since, until = _day_range(args)
-    found = story_timeline(open_store(settings, get_embedder(settings.embed).name), open_table(settings), args.story,
-                           since, until)
+    store = open_store(settings, get_embedder(settings.embed).name)
+    found = story_timeline(store, stories_of(settings, store), args.story, since, until)
     if found is None:
         raise InputError(f"No story matches {args.story!r}: `newsrag stories` lists them")
     if args.json:
@@ -201,13 +203,14 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
 
     from rag.embed import get_embedder
     from rag.store import open_store
-    from rag.stories import open_table
+    from rag.stories import stories_of
     from rag.timeline import digest, digest_markdown, digest_window
 
     since, until = _day_range(args)
     if args.limit < 1:
         raise InputError(f"--limit must be 1 or more, not {args.limit}")
-    store, table = open_store(settings, get_embedder(settings.embed).name), open_table(settings)
+    store = open_store(settings, get_embedder(settings.embed).name)
+    table = stories_of(settings, store)
     since, until = digest_window(table, since, until, date.today())
     items = digest(store, table, since, until, limit=args.limit)
     if args.json:

@@ -313,6 +313,23 @@ def open_table(settings: Settings) -> StoryTable:
     return StoryTable.load(table_path(settings), params_of(settings))
 
 
+def stories_of(settings: Settings, store: Store) -> StoryTable:
+    """The story table, for the commands and tabs that read stories: EmptyIndexError when nothing is indexed,
+    an InputError saying what to run when articles are indexed but not grouped into stories."""
+    from rag.errors import EmptyIndexError, InputError
+
+    table = open_table(settings)
+    if len(table):
+        return table
+    if not store.count_chunks():
+        raise EmptyIndexError()
+    if not settings.stories.enabled:
+        raise InputError("Stories are off ([stories] enabled = false), so no article belongs to one: turn them on "
+                         "and run `newsrag ingest` to group the indexed articles.")
+    raise InputError("The indexed articles are not grouped into stories yet (the index was built before stories): "
+                     "run `newsrag ingest` to group them.")
+
+
 def sync(table: StoryTable, store: Store, changing: Callable[[], None] = lambda: None) -> int:
     """Make the table agree with the store's done articles, unless it already matches the store's version:
     forget articles no longer indexed (or indexed in another version) and add the missing ones from Chroma,

@@ -141,3 +141,23 @@ def test_timeline_dates_are_checked_before_the_index_is_opened(config, tmp_path,
 def test_digest_arguments_are_checked_before_the_index_is_opened(config, tmp_path, capsys, args, message):
     assert cli.main(["--config", str(config), "digest", *args]) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "index").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("argv", [["digest"], ["timeline", "strike"], ["stories"]])
+def test_story_commands_on_an_empty_index_say_what_to_run(config, capsys, argv):
+    assert cli.main(["--config", str(config), *argv]) == 1
+    assert "No articles indexed yet: run `newsrag ingest" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_story_commands_on_an_index_without_stories_say_why(tmp_path, capsys, embedder):
+    from ingest.index import ingest_paths
+    from tests.conftest import ARTICLES, make_settings
+
+    settings = make_settings(tmp_path, ARTICLES, stories={"enabled": False})
+    ingest_paths([ARTICLES], settings, embedder=embedder)
+    config = tmp_path / "off.toml"
+    config.write_text(f'[paths]\nindex_dir = "{settings.index_dir}"\n[stories]\nenabled = false\n')
+    assert cli.main(["--config", str(config), "digest"]) == 2
+    assert "Stories are off ([stories] enabled = false)" in capsys.readouterr().err

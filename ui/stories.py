@@ -16,7 +16,7 @@ import gradio as gr
 
 from rag.config import Settings
 from rag.dates import check_range, parse_day
-from rag.errors import EmptyIndexError, NewsragError
+from rag.errors import NewsragError
 from ui import story_views as views
 
 
@@ -36,12 +36,10 @@ class StoryTabs:
     def _opened(self) -> tuple[Any, Any]:
         """The store and the story table; EmptyIndexError when no article has a story yet."""
         from rag.service import get_engine
-        from rag.stories import open_table
+        from rag.stories import stories_of
 
-        table = open_table(self.settings)
-        if not len(table):
-            raise EmptyIndexError()
-        return get_engine(self.settings).store, table
+        store = get_engine(self.settings).store
+        return store, stories_of(self.settings, store)
 
     def digest(self, since: str, until: str) -> tuple[str, str, Any]:
         """The digest as HTML, its Markdown, and the Markdown file to download (none when there is no digest)."""
