@@ -239,8 +239,9 @@ def mentions(text: str, offset: int = 0, rules: Sequence[str] = RULES) -> list[M
 
 def names(sentence: str, known: frozenset[str] = frozenset()) -> frozenset[str]:
     """The names of ``sentence``, each as its first NAME_STEM letters in lower case, dots and possessive dropped
-    ("U.S." -> "us", "Russian" -> "russi"): its capitalised words that are not its first word, a stopword, a
-    month, a weekday or a time zone; its first word too when it is in ``known`` (a name elsewhere)."""
+    ("U.N." -> "un", "Russian" -> "russi"): its capitalised words that are not its first word, a stopword (so
+    "U.S.", read "us", is none), a month, a weekday or a time zone; its first word too when it is in ``known``
+    (a name elsewhere)."""
     out = set()
     for n, match in enumerate(_NAME_RE.finditer(sentence)):
         word = re.sub(r"['’]s?$", "", match[0].rstrip(".-")).replace(".", "")
@@ -284,8 +285,8 @@ def _cumulative(key: str, found: list[tuple[Doc, Mention, str]]) -> list[tuple[D
 
 
 def _spread(found: Sequence[tuple[Doc, Mention, str]]) -> bool:
-    """Whether the values come from at least two outlets or three days."""
-    return len({d.outlet for d, _, _ in found}) >= 2 or len({d.published for d, _, _ in found}) >= 3
+    """Whether the values come from at least two (known) outlets or three days."""
+    return len({d.outlet for d, _, _ in found if d.outlet}) >= 2 or len({d.published for d, _, _ in found}) >= 3
 
 
 def _sentences(pieces: Iterable[tuple[str, int]]) -> Iterable[tuple[str, int]]:

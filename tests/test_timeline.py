@@ -149,6 +149,7 @@ def test_a_figure_needs_two_outlets_or_three_days():  # rule "spread"
     assert keys_and_values(two_days, ()) == [("worker", [1200, 2500])]
     assert keys_and_values([two_days[0], doc("b", "2024-02-21", "Wire", "Some 2,500 workers are out.")]) == [
         ("worker", [1200, 2500])]
+    assert keys_and_values([two_days[0], doc("b", "2024-02-21", "", "Some 2,500 workers are out.")]) == []  # unknown
     three_days = [*two_days, doc("c", "2024-02-22", "Gazette", "Now 4,000 workers are out.")]
     assert keys_and_values(three_days) == [("worker", [1200, 2500, 4000])]
 
