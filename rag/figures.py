@@ -23,11 +23,31 @@ Each dated article gives, per key, only its first figure (a news article states 
 later ones are often other counts of the same noun). A key is *tracked* when its figures have at least two
 distinct values on different days; its values are listed in date order, one line per (day, value) with the
 outlets that gave it and the first such sentence as the citation.
+
+Rules (RULES, each measured against hand labels with bench/bench_figures.py; the README has the numbers). A
+pattern cannot tell "the same count, later" from "another count of the same noun", so these keep a figure
+only where the text shows it is one count:
+
+- "rate": a run with "per" in it is a rate, not a count ("17.2 points per game" counts no games);
+- "fraction": a number after "N of" is a fraction's whole ("3 of 11 shots", "five of her 16 attempts");
+- "speed": a unit of speed is a measure of a place and a moment, like a temperature ("gusts of 80 mph");
+- "subject": the values' sentences share the figure's subject, the name that the most of them give (at least
+  two of them, more than half of those naming anything): a sentence naming only others is another count
+  ("Lyft" vs "Amazon", "Trump" vs "Weisselberg"); one naming nothing is kept. A name is a capitalised word
+  that is not a sentence's first (unless a name elsewhere), a month, a weekday or a stopword, compared by
+  its first five letters ("Russia", "Russian");
+- "spread": the values come from at least two outlets or three days (one outlet's two numbers on two days
+  were, on the h1 labels, mostly two counts).
+
+"owner" (a capitalised possessive before the number is part of the key: "Trump's 34 charges") and
+"cumulative" (casualty and damage counts only grow: a later value below 90% of an earlier day's is dropped)
+were measured too and are off by default (no gain, and a lost good figure).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -69,6 +89,21 @@ _OUTCOMES = frozenset("""killed dead died injured wounded hurt missing displaced
 _GENERIC = frozenset("people person civilian resident child children adult men women man woman individual soldier troop".split())  # noqa: SIM905
 _AUXILIARIES = frozenset("have has had were was are is been being be already reportedly".split())  # noqa: SIM905
 MAX_RUN = 3  # words read after a number
+NAME_STEM = 5  # names compare by their first letters: "Russia" and "Russian" are one subject
+DIP = 0.9  # a running total may be revised down by 10% at most ("near-monotonic")
+# keys whose counts only grow over a story (casualties, damage, people displaced): a later, smaller value is
+# another count ("the Camp Fire's 85 dead" after Maui's 96)
+_CUMULATIVE = frozenset("""death dead killed died casualty injured wounded fatality victim body structure building
+    destroyed displaced fled refugee evacuated arrested detained rescued rescue""".split())  # noqa: SIM905
+RULES = ("rate", "fraction", "speed", "subject", "spread")  # track's default (see the module docstring)
+ALL_RULES = ("rate", "fraction", "speed", "owner", "subject", "cumulative", "spread")
+_SPEEDS = frozenset("mph kph knot mile-per-hour".split())  # noqa: SIM905
+# "3 of 11 shooting", "five of her 16 field goals": the number after is a fraction's whole
+_FRACTION_BEFORE_RE = re.compile(rf"(?:\d|\b(?:{'|'.join(_WORDS)}))\s+of\s+(?:(?:his|her|their|its|the)\s+)?$",
+                                 re.IGNORECASE)
+# "Trump's 34 charges", "Maui's toll": whose count it is
+_OWNER_BEFORE_RE = re.compile(r"\b([A-Z][\w\-]*)['’]s?\s+(?:[$€£]\s?)?$")
+_NAME_RE = re.compile(r"[^\W\d_][\w'’.&\-]*")
 
 
 @dataclass(frozen=True)
@@ -138,9 +173,11 @@ def _value(match: re.Match[str]) -> float:
     return value * _SCALES.get((match["scale"] or "").lower(), 1.0)
 
 
-def _counted(text: str, pos: int, lead_in: bool) -> str:
+def _counted(text: str, pos: int, lead_in: bool, rules: Sequence[str] = RULES) -> str:
     """The head noun of the words counted after ``pos`` ("" when none); a generic one (_GENERIC) with the word
-    after it that says what happened to them (_OUTCOMES: "people killed" is not "people affected"), else none."""
+    after it that says what happened to them (_OUTCOMES: "people killed" is not "people affected"), else none.
+    With rule "rate", a run with "per" in it is a rate, not a count ("17.2 points per game"): none; with
+    "speed", a run that starts with a unit of speed ("150 mph near Cayo Costa"): none."""
     run: list[str] = []
     while len(run) < MAX_RUN and (word := _WORD_RE.match(text, pos)):
         low = word[1].lower()
@@ -151,6 +188,8 @@ def _counted(text: str, pos: int, lead_in: bool) -> str:
             continue
         if low in STOPWORDS or (run and low.endswith(("ed", "ing"))) or text[word.end():word.end() + 1] == "-":
             break
+        if "rate" in rules and low == "per" or "speed" in rules and not run and low in _SPEEDS:
+            return ""
         run.append(low)
         pos = word.end()
         if text[pos:pos + 1] and not text[pos].isspace():  # "rounds," "casualties." end the run (and the reading)
@@ -169,8 +208,9 @@ def _counted(text: str, pos: int, lead_in: bool) -> str:
     return "" if head in _GENERIC else head
 
 
-def mentions(text: str, offset: int = 0) -> list[Mention]:
-    """Every figure in ``text`` in order, with its sentence's span shifted by ``offset``."""
+def mentions(text: str, offset: int = 0, rules: Sequence[str] = RULES) -> list[Mention]:
+    """Every figure in ``text`` in order, with its sentence's span shifted by ``offset``; ``rules`` as
+    :func:`track` takes them (those that read a sentence: "rate", "fraction", "speed", "owner")."""
     out = []
     for start, end in sentence_spans(text):
         sentence = text[start:end]
@@ -181,16 +221,72 @@ def mentions(text: str, offset: int = 0) -> list[Mention]:
                 continue  # a year
             if _MONTH_BEFORE_RE.search(sentence, 0, match.start()) or _LABEL_BEFORE_RE.search(sentence, 0, match.start()):
                 continue  # a day of a month, a label
-            noun = _counted(sentence, match.end(), bool(match["cur"] or match["pct"]))
+            if "fraction" in rules and _FRACTION_BEFORE_RE.search(sentence, 0, match.start()):
+                continue  # the whole of a fraction: "3 of 11 shooting"
+            noun = _counted(sentence, match.end(), bool(match["cur"] or match["pct"]), rules)
             if len(noun) < 3 or noun.split()[0] in _NOT_COUNTED:
                 continue
             mark = match["cur"] or ("%" if match["pct"] else "")
             key = f"{mark} {noun}" if mark else noun
+            if "owner" in rules and (owner := _OWNER_BEFORE_RE.search(sentence, 0, match.start())):
+                key = f"{owner[1]}'s {key}"  # "Trump's 34 charges" is not Weisselberg's 15
             value, written = _value(match), match[0].strip()
             if half := _HALF_RE.search(sentence, 0, match.start()):  # "half a million"
                 value, written = value / 2, f"{half[1]} {written}"
             out.append(Mention(key, value, written, start + offset, end + offset))
     return out
+
+
+def names(sentence: str, known: frozenset[str] = frozenset()) -> frozenset[str]:
+    """The names of ``sentence``, each as its first NAME_STEM letters in lower case, dots and possessive dropped
+    ("U.N." -> "un", "Russian" -> "russi"): its capitalised words that are not its first word, a stopword (so
+    "U.S.", read "us", is none), a month, a weekday or a time zone; its first word too when it is in ``known``
+    (a name elsewhere)."""
+    out = set()
+    for n, match in enumerate(_NAME_RE.finditer(sentence)):
+        word = re.sub(r"['’]s?$", "", match[0].rstrip(".-")).replace(".", "")
+        low = word.lower()
+        if not word[:1].isupper() or low in STOPWORDS or low in _NOT_COUNTED or len(low) < 2:
+            continue
+        if n or low[:NAME_STEM] in known:
+            out.add(low[:NAME_STEM])
+    return frozenset(out)
+
+
+def _same_subject(found: list[tuple[Doc, Mention, str]]) -> list[tuple[Doc, Mention, str]]:
+    """The values whose sentences share the figure's subject: the name (or names, tied) that the most of its
+    sentences give, when that is at least two of them and more than half of those naming anything; a sentence
+    naming nothing is kept, one naming only others is another count ("Lyft" vs "Amazon"). Without a subject,
+    only the sentences naming nothing are kept."""
+    known = frozenset().union(*(names(s) for _, _, s in found))
+    named = [names(s, known) for _, _, s in found]
+    counts = Counter(n for ns in named for n in ns)
+    top = max(counts.values(), default=0)
+    shared = top >= 2 and 2 * top > sum(bool(ns) for ns in named)
+    subject = {n for n, c in counts.items() if c == top} if shared else set()
+    return [f for f, ns in zip(found, named, strict=True) if not ns or ns & subject]
+
+
+def _cumulative(key: str, found: list[tuple[Doc, Mention, str]]) -> list[tuple[Doc, Mention, str]]:
+    """For a count that only grows (casualties, damage, people displaced: _CUMULATIVE), the values in date
+    order without those below DIP times a larger one of an earlier day (another count of the same noun)."""
+    if not set(key.split()) & _CUMULATIVE:
+        return found
+    kept, best, best_day = [], 0.0, date.min
+    top_before = 0.0  # the largest value of the days before the current one
+    for f in sorted(found, key=lambda f: (f[0].published or date.min, f[0].article_id)):
+        day = f[0].published or date.min
+        if day != best_day:
+            top_before, best_day = best, day
+        if f[1].value >= DIP * top_before:
+            kept.append(f)
+            best = max(best, f[1].value)
+    return kept
+
+
+def _spread(found: Sequence[tuple[Doc, Mention, str]]) -> bool:
+    """Whether the values come from at least two (known) outlets or three days."""
+    return len({d.outlet for d, _, _ in found if d.outlet}) >= 2 or len({d.published for d, _, _ in found}) >= 3
 
 
 def _sentences(pieces: Iterable[tuple[str, int]]) -> Iterable[tuple[str, int]]:
@@ -204,22 +300,32 @@ def _sentences(pieces: Iterable[tuple[str, int]]) -> Iterable[tuple[str, int]]:
         covered = max(covered, offset + len(text))
 
 
-def track(docs: Sequence[Doc], limit: int = FIGURES) -> list[Figure]:
+def track(docs: Sequence[Doc], limit: int = FIGURES, rules: Sequence[str] = RULES) -> list[Figure]:
     """The figures of ``docs`` whose values change over days (see the module docstring), those with the most
-    distinct values first (then the most lines, then by key); at most ``limit``."""
+    distinct values first (then the most lines, then by key); at most ``limit``. ``rules`` (of ALL_RULES) are
+    the checks applied: "subject" (:func:`_same_subject`), "cumulative" (:func:`_cumulative`), "spread"
+    (:func:`_spread`)."""
+    if unknown := set(rules) - set(ALL_RULES):
+        raise ValueError(f"unknown figure rules: {sorted(unknown)}")
     first: dict[str, list[tuple[Doc, Mention, str]]] = {}
     for doc in docs:
         if doc.published is None:
             continue
         seen: set[str] = set()
         for text, offset in _sentences(doc.pieces):
-            for m in mentions(text, offset):
+            for m in mentions(text, offset, rules):
                 if m.key not in seen:
                     seen.add(m.key)
                     sentence = text[m.start - offset:m.end - offset]
                     first.setdefault(m.key, []).append((doc, m, sentence))
     figures = []
     for key, found in first.items():
+        if "subject" in rules:
+            found = _same_subject(found)
+        if "cumulative" in rules:
+            found = _cumulative(key, found)
+        if "spread" in rules and not _spread(found):
+            continue
         if len({m.value for _, m, _ in found}) < 2 or len({d.published for d, _, _ in found}) < 2:
             continue
         lines: dict[tuple[date, float], list[tuple[Doc, Mention, str]]] = {}

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from rag.figures import FIGURES, Doc, Figure, FigureValue, track
+from rag.figures import FIGURES, RULES, Doc, Figure, FigureValue, track
 from rag.store import Store
 from rag.stories import StoryTable
 from rag.text import sentence_spans, terms
@@ -99,13 +99,15 @@ def timeline(store: Store, table: StoryTable, story: str, since: date | None = N
     return sorted(events, key=lambda e: (e.published is None, e.published or date.min, e.article_id))
 
 
-def figures_of(store: Store, events: Sequence[Event], limit: int = FIGURES) -> list[Figure]:
-    """The figures that change over the articles of ``events`` (their whole texts; see :mod:`rag.figures`)."""
+def figures_of(store: Store, events: Sequence[Event], limit: int = FIGURES,
+               rules: Sequence[str] = RULES) -> list[Figure]:
+    """The figures that change over the articles of ``events`` (their whole texts; see :mod:`rag.figures`),
+    checked by ``rules``."""
     found = store.article_chunks([e.article_id for e in events])
     docs = [Doc(e.article_id, e.published, e.title, e.outlet, e.url,
                 tuple((text, int(meta.get("start", 0))) for text, meta in found.get(e.article_id, ())))
             for e in events]
-    return track(docs, limit)
+    return track(docs, limit, rules)
 
 
 @dataclass(frozen=True)

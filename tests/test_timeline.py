@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.figures import Doc, mentions, singular, track
+from rag.figures import ALL_RULES, RULES, Doc, mentions, names, singular, track
 from rag.timeline import DigestItem, Event, StoryTimeline, digest_markdown, timeline_markdown
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
@@ -90,10 +90,81 @@ def test_a_figure_that_changes_over_days_is_tracked_in_date_order_with_its_outle
 def test_overlapping_pieces_are_read_once_and_spans_are_the_articles():
     text = "Rescuers found 40 survivors. By night 55 survivors were counted."
     docs = [Doc("a", date(2024, 1, 1), "t", "o", "", ((text[:30], 0), (text[20:], 20))),
-            doc("b", "2024-01-02", "o", "Crews found 70 survivors.")]
+            doc("b", "2024-01-02", "p", "Crews found 70 survivors.")]  # a second outlet: the spread rule
     (figure,) = track(docs)
     assert [v.value for v in figure.values] == [40, 70]
     assert text[figure.values[0].start:figure.values[0].end] == "Rescuers found 40 survivors."
+
+
+def keys_and_values(docs: list[Doc], rules: tuple[str, ...] = RULES) -> list[tuple[str, list[float]]]:
+    return [(f.key, [v.value for v in f.values]) for f in track(docs, rules=rules)]
+
+
+def test_a_rate_is_no_count():  # rule "rate": "points per game" counts no games
+    assert found("He averages 17.2 points per game.") == []
+    assert [m.key for m in mentions("He averages 17.2 points per game.", rules=())] == ["game"]
+    assert found("The firm cut 300 jobs per plant.") == []
+    assert found("The firm cut 300 jobs at the plant.") == [("job", 300, "300")]  # a count stays one
+
+
+def test_the_whole_of_a_fraction_is_no_count():  # rule "fraction"
+    assert found("He scored 10 points on 3 of 11 shots.") == []
+    assert found("She made five of her 16 attempts.") == []
+    assert [m.key for m in mentions("He scored on 3 of 11 shots.", rules=())] == ["shot"]
+    assert found("Of the 37 deaths, 29 were in Buffalo.") == [("death", 37, "37")]  # no number before "of"
+
+
+def test_a_speed_is_no_count():  # rule "speed": wind speeds are of places and moments
+    assert found("Winds reached 150 mph near Cayo Costa.") == []
+    assert [m.key for m in mentions("Winds reached 150 mph.", rules=())] == ["mph"]
+    assert [m.key for m in mentions("Winds reached 150 mph near Cayo Costa.", rules=())] == ["cayo"]
+    assert found("The storm cut power to 150 homes.") == [("home", 150, "150")]
+
+
+def test_names_of_a_sentence():
+    assert names("Nearly 2 million Florida customers lost power, according to PowerOutage.us.") == {"flori", "power"}
+    assert names("Restrictions on the Russian central bank, the Kremlin said on Monday in August.") == {"russi", "kreml"}
+    assert names("Lyft cut 13% of its staff.") == set()  # a first word is capitalised anyway
+    assert names("Lyft cut 13% of its staff.", known=frozenset({"lyft"})) == {"lyft"}  # ... unless a name elsewhere
+
+
+def test_values_must_share_the_figures_subject():  # rule "subject"
+    series = [doc("a", "2024-02-20", "Gazette", "Lyft said 700 employees would go, Lyft's chief wrote."),
+              doc("b", "2024-02-21", "Wire", "Lyft now says 1,072 employees will go."),
+              doc("c", "2024-02-22", "Post", "In all 1,100 employees will go, the company said.")]  # names nothing
+    assert keys_and_values(series) == [("employee", [700, 1072, 1100])]
+    near_miss = [doc("a", "2024-02-20", "Gazette", "The company said Lyft would cut 1,072 employees."),
+                 doc("b", "2024-02-21", "Wire", "The retailer said Amazon would cut 18,000 employees."),
+                 doc("c", "2024-02-22", "Post", "The bank said Citi would cut 2,000 employees.")]
+    assert keys_and_values(near_miss, ("subject",)) == []  # three companies: no name in two of them
+    assert keys_and_values(near_miss, ()) == [("employee", [1072, 18000, 2000])]
+    two_of_four = [*near_miss, doc("d", "2024-02-23", "Times", "The company said Lyft would cut 1,200 employees.")]
+    assert keys_and_values(two_of_four, ("subject",)) == []  # Lyft in two sentences of four naming something
+
+
+def test_a_figure_needs_two_outlets_or_three_days():  # rule "spread"
+    two_days = [doc("a", "2024-02-20", "Gazette", "About 1,200 workers walked out."),
+                doc("b", "2024-02-21", "Gazette", "Some 2,500 workers are out.")]
+    assert keys_and_values(two_days) == []  # one outlet, two days: one reporter's two numbers
+    assert keys_and_values(two_days, ()) == [("worker", [1200, 2500])]
+    assert keys_and_values([two_days[0], doc("b", "2024-02-21", "Wire", "Some 2,500 workers are out.")]) == [
+        ("worker", [1200, 2500])]
+    assert keys_and_values([two_days[0], doc("b", "2024-02-21", "", "Some 2,500 workers are out.")]) == []  # unknown
+    three_days = [*two_days, doc("c", "2024-02-22", "Gazette", "Now 4,000 workers are out.")]
+    assert keys_and_values(three_days) == [("worker", [1200, 2500, 4000])]
+
+
+def test_the_owner_and_cumulative_rules_are_measured_but_off_by_default():
+    assert set(RULES) < set(ALL_RULES)
+    assert found("Trump's 34 charges were read.") == [("charge", 34, "34")]
+    assert [m.key for m in mentions("Trump's 34 charges were read.", rules=("owner",))] == ["Trump's charge"]
+    tolls = [doc("a", "2024-02-20", "Gazette", "At least 96 people were killed on Maui."),
+             doc("b", "2024-02-21", "Wire", "The Camp Fire left 85 people killed in 2018."),
+             doc("c", "2024-02-22", "Post", "The toll rose: 106 people were killed.")]
+    assert keys_and_values(tolls, ("cumulative",)) == [("people killed", [96, 106])]  # a smaller, later toll dropped
+    assert keys_and_values(tolls, ()) == [("people killed", [96, 85, 106])]
+    with pytest.raises(ValueError, match="unknown figure rules"):
+        track(tolls, rules=("nonsense",))
 
 
 def event(aid: str, day: str | None, outlet: str, sentence: str, url: str = "") -> Event:
