@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -185,7 +186,8 @@ def test_an_unchanged_rerun_imports_nothing_heavy_and_reports_what_the_full_run_
     assert heavy == [] and code == 1
     assert "failed  empty.txt  -- empty file" in out
     assert "duplicate  z_glowfish_copy.txt  -- same text as glowfish_festival.txt" in out
-    assert f"{ARTICLE_COUNT} unchanged, 1 duplicate, 1 failed in 0.0s (0 chunks embedded)" in out
+    # the time is whatever the machine took (a loaded one: 0.1 s): only the shape of the line is the report's
+    assert re.search(rf"{ARTICLE_COUNT} unchanged, 1 duplicate, 1 failed in \d+\.\ds \(0 chunks embedded\)", out)
 
 
 @pytest.mark.parametrize("change", list(CHANGES), ids=lambda c: c.replace(" ", "-"))
@@ -214,7 +216,7 @@ def test_a_change_is_ingested_by_the_full_path_and_the_run_after_it_is_quick_aga
     code, out, _heavy = newsrag(config, "ingest", str(folder))
     assert code == 0 and f"{ARTICLE_COUNT} unchanged" in out
     code, out, heavy = newsrag(config, "ingest", str(folder))
-    assert code == 0 and f"{ARTICLE_COUNT} unchanged in 0.0s" in out and heavy == []
+    assert code == 0 and re.search(rf"{ARTICLE_COUNT} unchanged in \d+\.\ds", out) and heavy == []
 
 
 def test_a_file_changed_just_before_the_run_is_read_again_by_the_next(tmp_path, folders, embedder):
