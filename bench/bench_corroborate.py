@@ -4,7 +4,7 @@
     python bench/bench_corroborate.py [--config /tmp/idx/dev.toml] [--questions QUESTIONS.jsonl]
 
 The config names an index already built from the questions' corpus (``newsrag --config ... ingest``). Writes
-bench/out/corroborate.json.
+bench/out/corroborate-CONFIG.json (CONFIG: the config file's name without .toml).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main() -> None:
               "corroborate_p95_ms": round(percentile(added, 95), 2),
               "share_of_answer_p50": round(statistics.median(shares), 4)}
     print(result)
-    save("corroborate", result)
+    save(f"corroborate-{args.config.stem}", result)
 
 
 if __name__ == "__main__":

@@ -156,7 +156,7 @@ class _Turn:
         t0 = time.perf_counter()
         found = corroborate(sentences, cited, (*self.retrieval.hits, *self.retrieval.candidates),
                             self.engine.sentences, self.settings.retrieve.duplicate_threshold,
-                            outlet_names(self.settings.ingest.outlets))
+                            outlet_names(self.settings.ingest.outlets), self.settings.stories.window_days)
         self.timings["corroborate_ms"] = (time.perf_counter() - t0) * 1000
         return [replace(c, outlets=found.outlets.get(c.number, ())) for c in cited], found.disagreements
 

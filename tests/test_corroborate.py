@@ -4,6 +4,7 @@ four outlets indexed with the real model, read through the service and rag.outpu
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -25,8 +26,6 @@ def hit(n: int, text: str, outlet: str, url: str = "", day: int = 4, article: st
 
 def run(cited: Hit, *others: Hit, quote: str = FACT, also: tuple[str, ...] = ()):
     """Corroboration of ``quote`` (a sentence of ``cited``, source [1]) among ``others``."""
-    from dataclasses import replace
-
     citation = replace(citation_for(cited, 1), also_reported=also)
     support = Support(1, quote, 0, len(quote), 0.9, 1.0)
     sentence = AnswerSentence(quote, (1,), "supported", (support,))
@@ -41,6 +40,7 @@ def run(cited: Hit, *others: Hit, quote: str = FACT, also: tuple[str, ...] = ())
                                                                      ("2023", "", 2023.0)]),
     ("The company lost $2.5 billion in aid.", [("$2.5 billion", "", 2.5e9)]),
     ("About 300,000 Russian troops died.", [("About 300,000", "troop", 300000.0)]),
+    ("All 94 Oscar best picture winners, ranked.", [("94", "picture", 94.0)]),
     ("On 5 September, 12 people died.", [("12", "people", 12.0)]),
     ("He won his 10th straight race in the 38th lap.", []),  # ordinals count nothing
     ("Among 2015-19 vehicles, Covid-19 cases and 5G masts, $3bn was spent.", [("$3bn", "", 3e9)]),
@@ -110,6 +110,12 @@ def test_a_different_figure_for_the_same_thing_is_a_disagreement():
     # another subject: no name in common
     ("Officials in Kestria said Storm Ardent destroyed 1,200 homes across the province on Monday.",
      "Officials in Velmora said Hurricane Bram destroyed 900 homes across the province on Monday."),
+    # "94 best picture winners" counts winners, not "best"
+    ("Officials in Kestria said all 94 best picture winners were honoured across the province on Monday.",
+     "Officials in Kestria said all 93 best actress winners were honoured across the province on Monday."),
+    # "new" moons are not all the moons
+    ("Officials in Kestria said the discovery gives Jupiter 92 total moons across the solar system on Monday.",
+     "Officials in Kestria said the discovery gives Jupiter 12 new moons across the solar system on Monday."),
     # the same noun in sentences about different things (low similarity)
     ("Officials in Kestria said Storm Ardent destroyed 1,200 homes across the province on Monday.",
      "Kestria builders finished 900 homes for sale near the new airport last year, an estate agent reported."),
@@ -117,6 +123,14 @@ def test_a_different_figure_for_the_same_thing_is_a_disagreement():
 def test_near_misses_are_not_disagreements(fact, other):
     found = run(hit(1, fact, "Alpha News"), hit(2, other, "Delta Daily"), quote=fact)
     assert found.disagreements == ()
+
+
+@pytest.mark.unit
+def test_figures_published_further_apart_than_the_story_window_do_not_disagree():
+    other = "Officials in Kestria said Storm Ardent destroyed nearly 900 homes across the province on Monday."
+    a_year_before = hit(2, other, "Delta Daily")
+    a_year_before = Hit(replace(a_year_before.passage, published=date(2022, 9, 4)), 0.5)
+    assert run(hit(1, FACT, "Alpha News"), a_year_before).disagreements == ()
 
 
 @pytest.mark.integration
@@ -170,8 +184,6 @@ def test_three_outlets_agree_and_one_differs_through_the_service(tmp_path, embed
 
 @pytest.mark.unit
 def test_the_ui_and_the_cli_show_outlets_and_disagreements():
-    from dataclasses import replace
-
     from rag.cli import format_answer
     from rag.schema import Answer, Disagreement, FigureValue
     from ui import render

@@ -80,7 +80,7 @@ def answer_markdown(answer: Answer, key: int) -> str:
         if sentence.verdict == "unsupported":
             body = f"{UNSUPPORTED_MARK} *{body}* (not supported by the sources)"
         elif len(outlets := sentence_outlets(answer, sentence)) > 1:  # one outlet is the plain case: not repeated
-            markers += f" <small>({html.escape(outlets_text(outlets))})</small>"
+            markers += f" *({html.escape(outlets_text(outlets))})*"
         parts.append(f"{body} {markers}".rstrip())
     text = " ".join(parts)
     if head:

@@ -13,8 +13,10 @@ a sentence of another retrieved passage (the candidates the answerer already has
    sentences that hold most (the cheap tests keep the embedding to a few sentences an answer), and
 5. its embedding is at least :data:`SAME_FACT` similar to the fact's.
 
-Two sentences **disagree** when they are about the same thing (embedding similarity at least :data:`SAME_SUBJECT`
-and a shared name) and each holds a figure counting the same head noun ("300,000 casualties", "nearly 250,000
+Two sentences **disagree** when they are about the same thing (embedding similarity at least :data:`SAME_SUBJECT`,
+a shared name, and, when both are dated, published at most ``window_days`` apart: ``[stories] window_days``, the
+span within which articles can be about one event; a figure a year apart is another year's, "35-year-old" then
+"34-year-old") and each holds a figure counting the same head noun ("300,000 casualties", "nearly 250,000
 casualties") whose values cannot both be true: their ranges, read from the qualifier ("nearly", "more than",
 "about"), do not overlap. A generic noun ("people", "times") must also follow the same word ("killed 20 people" and
 "injured 50 people" count different things); a sentence that holds both values ("rose from 20 to 25 people") never
@@ -29,6 +31,8 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
 
 import numpy as np
 
@@ -37,7 +41,7 @@ from rag.outlets import OutletNames, outlet_names
 from rag.retrieve import near_duplicate
 from rag.schema import AnswerSentence, Citation, Disagreement, FigureValue, Hit, outlet_key
 from rag.stories import names
-from rag.text import STOPWORDS, sentence_spans, terms
+from rag.text import STOPWORDS, sentence_spans
 
 SHARED_WORDS = 0.3  # a sentence is compared with a fact only if it holds this share of the fact's content words
 MAX_COMPARED = 12  # and only the sentences holding most of them (each compared sentence is embedded)
@@ -56,10 +60,15 @@ _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _MONTH_BEFORE = re.compile(rf"\b{_MONTH}\s*$", re.IGNORECASE)
 _MONTH_AFTER = re.compile(rf"(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b", re.IGNORECASE)
 _GLUED = re.compile(r"[^\W_]|[-–/]\d")
+_TOKEN = re.compile(r"[^\W_]+")
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
 _GENERIC = frozenset(  # nouns that count many kinds of things: the word before the figure must match too
     "people person time year day month week hour other percent cent".split())  # noqa: SIM905
 _NOT_NOUNS = STOPWORDS | frozenset("per cent percent".split())  # noqa: SIM905
+#: words between a figure and the noun it counts: "94 best picture winners", "10 straight wins"
+_MODIFIER_WORDS = ("best top new more other additional straight consecutive full major total separate extra former "
+                   "current previous last first small large big old young different")
+_MODIFIERS = frozenset(_MODIFIER_WORDS.split())
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class Figure:
     noun: str
     word: str  # the noun as written, lower-case: "casualties"
     before: str  # the content word just before it (a generic noun's verb: "killed")
+    modifiers: tuple[str, ...]  # words between it and its noun that say which of them: "new", "total"
     low: float
     high: float
 
@@ -114,14 +124,18 @@ def figures(sentence: str) -> list[Figure]:
         unit = "%" if m["pct"] else (m["cur"] or "")
         noun = word = ""
         words = _WORD.findall(sentence[m.end():m.end() + 40])
-        if words and words[0][0].isupper() and len(words) > 1:  # "300,000 Russian troops": the noun after the name
-            words = words[1:]
+        modifiers = []
+        while len(words) > 1 and (words[0][0].isupper() or words[0].lower() in _MODIFIERS):
+            if words[0][0].islower():  # "12 new moons" and "92 total moons" count different things
+                modifiers.append(words[0].lower())
+            words = words[1:]  # "300,000 Russian troops", "94 best picture winners": the noun comes later
         if words and words[0][0].islower() and words[0].lower() not in _NOT_NOUNS:
             word = words[0].lower()
             noun = _singular(word)
         prior = [w for w in _WORD.findall(sentence[max(0, m.start() - 40):m.start()]) if w.lower() not in STOPWORDS]
         low, high = _range(value, m["qual"] or "")
-        out.append(Figure(m.group(0).strip(), value, unit, noun, word, prior[-1].lower() if prior else "", low, high))
+        out.append(Figure(m.group(0).strip(), value, unit, noun, word, prior[-1].lower() if prior else "",
+                          tuple(modifiers), low, high))
     return out
 
 
@@ -129,9 +143,14 @@ def _numbers(found: Sequence[Figure]) -> set[tuple[float, str]]:
     return {(f.value, f.unit) for f in found if not f.year}
 
 
+def _near(a: date | None, b: date | None, days: int) -> bool:
+    """Published within ``days`` of each other, or either undated (an unknown date is never held against it)."""
+    return a is None or b is None or abs((a - b).days) <= days
+
+
 def _conflict(a: Figure, b: Figure) -> bool:
     """Figures counting the same thing whose ranges cannot both hold."""
-    if not a.noun or a.noun != b.noun or a.unit != b.unit or a.year or b.year:
+    if not a.noun or (a.noun, a.unit, a.modifiers) != (b.noun, b.unit, b.modifiers) or a.year or b.year:
         return False
     if a.noun in _GENERIC and (not a.before or a.before != b.before):
         return False
@@ -144,9 +163,25 @@ class _Sentence:
     hit: Hit
     outlet: str  # the name counted
     citation: int  # its source number, 0 when the passage is not cited
-    figures: tuple[Figure, ...]
-    names: frozenset[str]
-    words: frozenset[str]
+    words: frozenset[str]  # lower-case words but stopwords: how much of a fact it holds, cheaply
+
+    @property
+    def figures(self) -> tuple[Figure, ...]:
+        return _figures(self.text)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return _names(self.text)
+
+
+@lru_cache(maxsize=4096)
+def _figures(sentence: str) -> tuple[Figure, ...]:
+    return tuple(figures(sentence))
+
+
+@lru_cache(maxsize=4096)
+def _names(sentence: str) -> frozenset[str]:
+    return names("", sentence)
 
 
 @dataclass(frozen=True)
@@ -179,20 +214,21 @@ def _pool(citations: Sequence[Citation], candidates: Sequence[Hit], table: Outle
         if hit.passage.chunk_id in seen or (len(seen) >= MAX_CANDIDATES and hit.passage.chunk_id not in by_chunk):
             continue
         seen.add(hit.passage.chunk_id)
-        text = hit.passage.text
+        text, outlet, number = hit.passage.text, outlet_name(hit, table), by_chunk.get(hit.passage.chunk_id, 0)
         for s, e in sentence_spans(text):
             sentence = text[s:e]
-            out.append(_Sentence(sentence, hit, outlet_name(hit, table), by_chunk.get(hit.passage.chunk_id, 0),
-                                 tuple(figures(sentence)), names("", sentence), frozenset(terms(sentence))))
+            out.append(_Sentence(sentence, hit, outlet, number, frozenset(_TOKEN.findall(sentence.lower())) - STOPWORDS))
     return out
 
 
 def corroborate(sentences: Sequence[AnswerSentence], citations: Sequence[Citation], candidates: Sequence[Hit],
-                embed: EmbedFn, duplicate_threshold: float, table: OutletNames | None = None) -> Corroboration:
+                embed: EmbedFn, duplicate_threshold: float, table: OutletNames | None = None,
+                window_days: int = 7) -> Corroboration:
     """Who else states each cited fact, and the figures the sources give differently (see the module docstring).
 
     ``candidates``: the retrieved passages, best first; they must include the cited ones (the service passes the
-    hits the answerer read followed by the retrieval's candidates). ``table`` names outlets (``[ingest] outlets``)."""
+    hits the answerer read followed by the retrieval's candidates). ``table`` names outlets (``[ingest] outlets``);
+    ``window_days`` is how far apart two dated passages can be and still disagree."""
     table = table or outlet_names()
     quotes = _quotes(sentences)
     pool = _pool(citations, candidates, table)
@@ -206,16 +242,15 @@ def corroborate(sentences: Sequence[AnswerSentence], citations: Sequence[Citatio
             continue
         own, words = fact.figures, fact.words
         needed = _numbers(own)
-        shared = {id(other): len(words & other.words) / max(1, len(words)) for other in pool}
-        for other in sorted(pool, key=lambda o: -shared[id(o)])[:MAX_COMPARED]:
-            if (other.hit.passage.article_id == fact.hit.passage.article_id or not other.outlet
-                    or shared[id(other)] < SHARED_WORDS):
-                continue
+        shared = {id(other): len(words & other.words) / max(1, len(words)) for other in pool
+                  if other.outlet and other.hit.passage.article_id != fact.hit.passage.article_id}
+        for other in sorted((o for o in pool if shared.get(id(o), 0.0) >= SHARED_WORDS),
+                            key=lambda o: -shared[id(o)])[:MAX_COMPARED]:
             theirs = other.figures
             if outlet_key(other.outlet) != outlet_key(fact.outlet) and (
                     needed <= _numbers(theirs) if needed else bool(fact.names & other.names)):
                 wanted.setdefault(number, []).append(other)
-            if fact.names & other.names:
+            if fact.names & other.names and _near(fact.hit.passage.published, other.hit.passage.published, window_days):
                 values = {(f.value, f.unit) for f in theirs}
                 rivals.setdefault(number, []).extend(
                     (other, a, b) for a in own for b in theirs
