@@ -13,7 +13,8 @@ answer into OpenAI's shapes. Invariants:
   list this API appended to it. System, developer and tool messages are ignored: newsrag's prompts are its own.
 * ``message.content`` is :func:`rag.outputs.answer_markdown`: the verified answer with its [n] markers, then the
   numbered source list. ``citations`` holds the same sources as data (number = the marker), and ``newsrag`` says
-  whether the question was refused and why, the query retrieval used and whether the answer is complete. A refusal
+  whether the question was refused and why, the query retrieval used, whether the answer is complete and where the
+  sources give different figures (``disagreements``). A refusal
   is an answer (200); so is the verified part of an LLM answer whose stream broke (finish_reason "length").
 * A streamed answer is the same content cut into pieces, its last chunk carrying ``citations`` and ``newsrag``. It
   is sent once the answer is verified: verification can move or drop a model's markers, so unverified text is never
@@ -176,7 +177,7 @@ def extras(answer: Answer) -> dict[str, Any]:
     """The fields a completion carries beside OpenAI's: ``citations`` and ``newsrag``."""
     out = answer_out(answer)
     about = out.model_dump(include={"question", "refused", "refusal_reason", "refusal_kind", "lead", "note",
-                                    "provider"})
+                                    "provider", "disagreements"})
     return {"citations": [c.model_dump() for c in out.citations],
             "newsrag": {**about, "query": answer.query, "complete": answer.complete}}
 

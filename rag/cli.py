@@ -229,7 +229,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
 def format_answer(answer: Any) -> str:
     """The answer and its numbered sources as plain text."""
     from rag.dates import day_text, describe
-    from rag.outputs import as_of_text, marked_text
+    from rag.outputs import as_of_text, disagreement_text, marked_text, outlets_text
 
     lines = []
     if answer.dates:
@@ -239,6 +239,7 @@ def format_answer(answer: Any) -> str:
     lines.append(marked_text(answer))
     if stamp := as_of_text(answer):
         lines += ["", stamp]
+    lines += [line for d in answer.disagreements for line in ("", disagreement_text(d) + ".")]
     if answer.note:
         lines += ["", f"Note: {answer.note}"]
     if answer.citations:
@@ -252,6 +253,8 @@ def format_answer(answer: Any) -> str:
                 lines.append(f"    {c.source}")
             if c.also_reported:
                 lines.append(f"    also reported by: {', '.join(c.also_reported)}")
+            if c.outlets:
+                lines.append(f"    {outlets_text(c.outlets)}")
             quotes = [s.sentence for sent in answer.sentences for s in sent.support if s.citation == c.number]
             if quotes:
                 lines.append(f"    “{quotes[0]}”")

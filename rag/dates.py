@@ -103,6 +103,14 @@ _DAY_PATTERN = (rf"\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)
 UNKNOWN_DATE = "date unknown"
 
 
+SHORT_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "June", "July", "Aug", "Sept", "Oct", "Nov", "Dec")
+
+
+def day_words(day: date) -> str:
+    """A day as a reader writes it: "12 Sept 2023"."""
+    return f"{day.day} {SHORT_MONTHS[day.month - 1]} {day.year}"
+
+
 def day_text(value: date | None) -> str:
     """A publication date as shown to a reader: ISO, or "date unknown"."""
     return value.isoformat() if value else UNKNOWN_DATE

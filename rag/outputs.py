@@ -9,13 +9,14 @@ the first passage sentence that supports a sentence citing it ("" when none was 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from pydantic import BaseModel, Field
 
 from rag.answer.citations import render
-from rag.dates import day_text
-from rag.schema import Answer, AnswerSentence
+from rag.dates import day_text, day_words
+from rag.schema import Answer, AnswerSentence, Disagreement, FigureValue, outlet_key
 
 SOURCES_HEADING = "Sources:"  # the line that starts the numbered source list under an answer
 AS_OF_PREFIX = "*As of "  # starts the Markdown line that dates an answer by its newest cited source
@@ -34,6 +35,23 @@ class CitationOut(BaseModel):
     source: str
     quote: str = Field(description="the supporting sentence from this source, or '' when none was quoted")
     also_reported: list[str] = Field(description="other outlets that carried a near-identical passage")
+    outlets: list[str] = Field(description="the independent outlets that state the quoted fact, this source's first "
+                               "(syndicated copies and one outlet's other articles count once)")
+
+
+class FigureOut(BaseModel):
+    text: str = Field(description="the figure as written, qualifier included: 'nearly 250,000'")
+    outlet: str
+    published: str | None
+    citation: int = Field(description="its source number in the answer, 0 for a retrieved passage not cited")
+    sentence: str
+
+
+class DisagreementOut(BaseModel):
+    """Sources that give different figures for the same counted thing."""
+
+    noun: str
+    values: list[FigureOut]
 
 
 class AnswerOut(BaseModel):
@@ -45,6 +63,7 @@ class AnswerOut(BaseModel):
     refusal_kind: str | None
     citations: list[CitationOut]
     as_of: str | None = Field(description="the newest publication date among the cited sources (ISO), or None")
+    disagreements: list[DisagreementOut] = Field(description="figures the sources give differently")
     note: str
     provider: str
 
@@ -62,14 +81,21 @@ def citations_out(result: Answer) -> list[CitationOut]:
             quotes.setdefault(support.citation, support.sentence)
     return [CitationOut(number=c.number, title=c.title, outlet=c.outlet, published=iso_day(c.published),
                         date=day_text(c.published), url=c.url, source=c.source, quote=quotes.get(c.number, ""),
-                        also_reported=list(c.also_reported)) for c in result.citations]
+                        also_reported=list(c.also_reported), outlets=list(c.outlets)) for c in result.citations]
+
+
+def disagreements_out(result: Answer) -> list[DisagreementOut]:
+    return [DisagreementOut(noun=d.noun, values=[FigureOut(text=v.text, outlet=v.outlet, published=iso_day(v.published),
+                                                           citation=v.citation, sentence=v.sentence) for v in d.values])
+            for d in result.disagreements]
 
 
 def answer_out(result: Answer) -> AnswerOut:
     refusal = result.refusal
     return AnswerOut(question=result.question, text=result.text, lead=result.lead, refused=result.refused,
                      refusal_reason=refusal.reason if refusal else "", refusal_kind=refusal.kind if refusal else None,
-                     citations=citations_out(result), as_of=iso_day(result.as_of), note=result.note,
+                     citations=citations_out(result), as_of=iso_day(result.as_of),
+                     disagreements=disagreements_out(result), note=result.note,
                      provider=result.provider)
 
 
@@ -95,6 +121,30 @@ def as_of_text(result: Answer) -> str:
     return f"As of {day_text(result.as_of)} (the newest source cited)." if result.as_of and not result.refused else ""
 
 
+def outlets_text(outlets: Sequence[str]) -> str:
+    """"reported by 3 outlets: CNN, Reuters, BBC" ("" for none)."""
+    n = len(outlets)
+    return f"reported by {n} outlet{'s' if n != 1 else ''}: {', '.join(outlets)}" if n else ""
+
+
+def sentence_outlets(result: Answer, sentence: AnswerSentence) -> tuple[str, ...]:
+    """The outlets that state a sentence's fact: those of every source it cites, each once."""
+    by_number = {c.number: c for c in result.citations}
+    found = {outlet_key(o): o for n in sentence.citations if n in by_number for o in by_number[n].outlets}
+    return tuple(found.values())
+
+
+def _figure_text(value: FigureValue) -> str:
+    when = day_words(value.published) if value.published else "undated"
+    mark = f" [{value.citation}]" if value.citation else ""
+    return f"{value.text} ({value.outlet or 'unknown outlet'}, {when}){mark}"
+
+
+def disagreement_text(disagreement: Disagreement) -> str:
+    """"Sources differ on casualty: 300,000 (CNN, 5 Sept 2023) [1] vs nearly 250,000 (Reuters, 1 Sept 2023)"."""
+    return f"Sources differ on {disagreement.noun}: " + " vs ".join(_figure_text(v) for v in disagreement.values)
+
+
 def answer_markdown(result: Answer) -> str:
     """The answer for a chat client: the answering span in bold with its marker (as the UI and the CLI lead with
     it), the text with [n] markers, its note, then the numbered source list."""
@@ -104,6 +154,7 @@ def answer_markdown(result: Answer) -> str:
     parts = [text]
     if stamp := as_of_text(result):
         parts.append(f"*{stamp}*")
+    parts += [f"*{disagreement_text(d)}*" for d in result.disagreements]
     if not result.complete:
         parts.append("*The answer is incomplete.*")
     if result.note:

@@ -284,6 +284,26 @@ class Citation:
     passage_end: int
     also_reported: tuple[str, ...] = ()
     story: str = ""  # the story (rag.stories) its article belongs to; "" when unknown
+    outlets: tuple[str, ...] = ()  # independent outlets stating its quoted fact, its own first (rag.answer.corroborate)
+
+
+@dataclass(frozen=True)
+class FigureValue:
+    """One source's figure in a :class:`Disagreement`."""
+
+    text: str  # as written, qualifier included: "nearly 250,000"
+    outlet: str
+    published: date | None
+    citation: int  # its source number in the answer; 0 for a retrieved passage the answer does not cite
+    sentence: str  # the sentence it is read from
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Sources that give different figures for the same thing ("300,000 casualties" vs "nearly 250,000")."""
+
+    noun: str  # what is counted, as the first cited sentence writes it: "casualties"
+    values: tuple[FigureValue, ...]  # at least two, cited sources first
 
 
 @dataclass(frozen=True)
@@ -344,6 +364,7 @@ class Answer:
     today: date | None = None  # the day relative dates were resolved against
     fallback: str = ""  # why the extractive answer replaced the model's, if it did
     shape: Shape = "answer"  # "timeline": one sentence an article, in publication order (a question about change)
+    disagreements: tuple[Disagreement, ...] = ()  # figures the sources give differently (rag.answer.corroborate)
 
     @property
     def refused(self) -> bool:
@@ -386,8 +407,12 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 def answer_from_data(data: dict[str, Any]) -> Answer:
     """The :class:`Answer` that :func:`json_data` turned into ``data`` (as a saved chat turn keeps it)."""
     citations = tuple(Citation(**{**_known(Citation, c), "published": _day(c.get("published")),
-                                  "also_reported": tuple(c.get("also_reported") or ())})
+                                  "also_reported": tuple(c.get("also_reported") or ()),
+                                  "outlets": tuple(c.get("outlets") or ())})
                       for c in data.get("citations") or ())
+    disagreements = tuple(Disagreement(d.get("noun", ""), tuple(
+        FigureValue(**{**_known(FigureValue, v), "published": _day(v.get("published"))}) for v in d.get("values") or ()))
+        for d in data.get("disagreements") or ())
     sentences = tuple(AnswerSentence(s["text"], tuple(s.get("citations") or ()), s.get("verdict", "neutral"),
                                      tuple(Support(**_known(Support, x)) for x in s.get("support") or ()))
                       for s in data.get("sentences") or ())
@@ -395,8 +420,10 @@ def answer_from_data(data: dict[str, Any]) -> Answer:
     refusal = Refusal(r["kind"], r.get("reason", ""), tuple(r.get("missing") or ())) if r else None
     f, d = data.get("filters") or {}, data.get("dates") or {}
     plain = _known(Answer, {k: v for k, v in data.items()
-                            if k not in ("citations", "sentences", "refusal", "filters", "dates", "today")})
+                            if k not in ("citations", "sentences", "refusal", "filters", "dates", "today",
+                                         "disagreements")})
     return Answer(**{**plain, "sentences": sentences, "citations": citations, "refusal": refusal,
+                     "disagreements": disagreements,
                      "filters": Filters(_day(f.get("since")), _day(f.get("until")), tuple(f.get("outlets") or ())),
                      "dates": DateRange(_day(d.get("since")), _day(d.get("until")), d.get("text", "")),
                      "today": _day(data.get("today"))})

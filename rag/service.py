@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -23,13 +23,15 @@ import numpy as np
 
 from rag import prompts
 from rag.answer import citations, evidence
+from rag.answer.corroborate import corroborate
 from rag.answer.extractive import asks_for_timeline, timeline_topic
 from rag.config import MAX_TOP_K, Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import InputError, ModelError, NewsragError
 from rag.followup import normalize_history, rewrite
+from rag.outlets import outlet_names
 from rag.retrieve import Retriever
-from rag.schema import Answer, AnswerSentence, Filters, Hit, Refusal, Retrieval, Shape, json_data
+from rag.schema import Answer, AnswerSentence, Citation, Disagreement, Filters, Hit, Refusal, Retrieval, Shape, json_data
 from rag.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -137,18 +139,29 @@ class _Turn:
     timings: dict[str, float]
     started: float
 
-    def answer(self, sentences: Sequence[AnswerSentence] = (), cited: Sequence[Any] = (), *,
+    def answer(self, sentences: Sequence[AnswerSentence] = (), cited: Sequence[Citation] = (), *,
                refusal: Refusal | None = None, note: str = "", complete: bool = True, lead: str = "",
                lead_citation: int = 0, fallback: str = "", shape: Shape = "answer") -> Answer:
+        cited, disagreements = self.corroborate(sentences, cited) if cited and not refusal else (cited, ())
         self.timings["total_ms"] = (time.perf_counter() - self.started) * 1000
         text = prompts.REFUSAL if refusal else citations.render(sentences)
         return Answer(question=self.question, query=self.query, text=text, sentences=tuple(sentences),
                       citations=tuple(cited), refusal=refusal, complete=complete, provider=self.provider,
                       filters=self.retrieval.filters, timings=self.timings, note=note, lead=lead,
                       lead_citation=lead_citation, dates=self.retrieval.dates, today=self.retrieval.today,
-                      fallback=fallback, shape=shape)
+                      fallback=fallback, shape=shape, disagreements=disagreements)
 
-    def verify(self, raw: str, hits: Sequence[Hit]) -> tuple[list[AnswerSentence], list[Any]]:
+    def corroborate(self, sentences: Sequence[AnswerSentence],
+                    cited: Sequence[Citation]) -> tuple[list[Citation], tuple[Disagreement, ...]]:
+        """The citations with the outlets that state their facts, and where the retrieved sources differ."""
+        t0 = time.perf_counter()
+        found = corroborate(sentences, cited, (*self.retrieval.hits, *self.retrieval.candidates),
+                            self.engine.sentences, self.settings.retrieve.duplicate_threshold,
+                            outlet_names(self.settings.ingest.outlets), self.settings.stories.window_days)
+        self.timings["corroborate_ms"] = (time.perf_counter() - t0) * 1000
+        return [replace(c, outlets=found.outlets.get(c.number, ())) for c in cited], found.disagreements
+
+    def verify(self, raw: str, hits: Sequence[Hit]) -> tuple[list[AnswerSentence], list[Citation]]:
         t0 = time.perf_counter()
         out = citations.verify(citations.parse_markers(raw), hits, self.engine.sentences, self.settings.answer)
         self.timings["verify_ms"] = (time.perf_counter() - t0) * 1000

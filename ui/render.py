@@ -11,19 +11,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from rag.answer.injection import instruction_spans
-from rag.dates import day_text
+from rag.dates import SHORT_MONTHS as MONTHS
+from rag.dates import day_text, day_words
+from rag.outputs import disagreement_text, outlets_text, sentence_outlets
 from rag.schema import Answer, Filters, Hit, IndexStats, IngestReport
 
 REFUSAL_ICON = "ℹ️"
 UNSUPPORTED_MARK = "⚠️"
-
-
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "June", "July", "Aug", "Sept", "Oct", "Nov", "Dec")
-
-
-def day_words(day: date) -> str:
-    """A day as a reader writes it: "12 Sept 2023"."""
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def span_words(since: date | None, until: date | None) -> str:
@@ -85,12 +79,16 @@ def answer_markdown(answer: Answer, key: int) -> str:
         markers = marker_links(sentence.citations, key)
         if sentence.verdict == "unsupported":
             body = f"{UNSUPPORTED_MARK} *{body}* (not supported by the sources)"
+        elif len(outlets := sentence_outlets(answer, sentence)) > 1:  # one outlet is the plain case: not repeated
+            markers += f" *({html.escape(outlets_text(outlets))})*"
         parts.append(f"{body} {markers}".rstrip())
     text = " ".join(parts)
     if head:
         text = f"{head}\n\n{text}"
     if answer.as_of:
         text += f"\n\n*As of {day_words(answer.as_of)} (the newest source cited).*"
+    for disagreement in answer.disagreements:
+        text += f"\n\n{UNSUPPORTED_MARK} *{html.escape(disagreement_text(disagreement))}*"
     if not answer.complete:
         text += f"\n\n{UNSUPPORTED_MARK} *The answer is incomplete.*"
     if answer.note:
@@ -137,6 +135,7 @@ class Shown:
     start: int  # the passage's offset in its article: passages of one card read in article order
     body: str  # escaped HTML, supporting sentences marked
     also: tuple[str, ...] = ()
+    outlets: tuple[str, ...] = ()  # the independent outlets stating its quoted fact (none counted: empty)
 
 
 def _card(passages: Sequence[Shown], key: int) -> str:
@@ -149,6 +148,8 @@ def _card(passages: Sequence[Shown], key: int) -> str:
         meta += f" · <code>{html.escape(first.source)}</code>"
     if also := tuple(dict.fromkeys(o for p in passages for o in p.also)):
         meta += f" · also reported by {html.escape(', '.join(also))}"
+    if outlets := max((p.outlets for p in passages), key=len):
+        meta += f' · <span class="nr-outlets">{html.escape(outlets_text(outlets))}</span>'
     if len(passages) > 1:
         meta += f" · {len(passages)} passages"
     numbers = "".join(f"[{p.number}]" for p in sorted(passages, key=lambda p: p.number))
@@ -185,7 +186,7 @@ def sources_html(answer: Answer, key: int) -> str:
         spans = [(s.start - c.passage_start, s.end - c.passage_start)
                  for sentence in answer.sentences for s in sentence.support if s.citation == c.number]
         shown.append(Shown(c.number, c.article_id, c.title, c.outlet, c.published, c.url, c.source, c.passage_start,
-                           _highlight(c.passage, spans), c.also_reported))
+                           _highlight(c.passage, spans), c.also_reported, c.outlets))
     return _heading(answer.question) + cards_html(shown, key)
 
 
