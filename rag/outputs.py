@@ -99,11 +99,21 @@ def answer_out(result: Answer) -> AnswerOut:
                      provider=result.provider)
 
 
+def sentence_day(result: Answer, sentence: AnswerSentence) -> str:
+    """The publication day of the first source a sentence cites, in words ("date unknown" when it has none)."""
+    by_number = {c.number: c for c in result.citations}
+    cited = [by_number[n] for n in sentence.citations if n in by_number]
+    return day_words(cited[0].published) if cited and cited[0].published else "date unknown"
+
+
 def marked_text(result: Answer) -> str:
     """The answer's text with its [n] markers, each sentence no passage supports followed by "(unsupported)";
-    a refusal with its reason."""
+    a refusal with its reason. A timeline-shaped answer is a list, a line per event with its source's day."""
     if result.refusal is not None:
         return f"{result.text} {result.refusal.reason}".strip()
+    if result.shape == "timeline":
+        return "\n".join(f"- {sentence_day(result, s)}: {render([s])}" + (UNSUPPORTED_NOTE if s.verdict == "unsupported"
+                                                                           else "") for s in result.sentences)
     return render([s if s.verdict != "unsupported" else AnswerSentence(s.text + UNSUPPORTED_NOTE, s.citations,
                                                                        s.verdict, s.support)
                    for s in result.sentences])

@@ -56,6 +56,16 @@ def test_how_has_it_changed_is_answered_in_publication_order(story):
     titles = {c.title for c in result.citations}
     assert all("Velmora" in t for t in titles), titles  # the other stories stay out
     assert all(s.verdict == "supported" for s in result.sentences)
+    # every edge shows it as a list, a line per event with its source's day, oldest first
+    from rag.outputs import answer_markdown, marked_text
+    from ui.render import answer_markdown as page_markdown
+
+    lines = marked_text(result).splitlines()
+    assert len(lines) == len(result.sentences) and lines[0].startswith("- 20 Feb 2024: ") and "[" in lines[0]
+    assert answer_markdown(result).startswith("- 20 Feb 2024: ")
+    page = [line for line in page_markdown(result, 0).splitlines() if line.startswith("- **")]
+    assert len(page) == len(result.sentences) and page[0].startswith("- **20 Feb 2024**: ")
+    assert page[-1].startswith("- **8 Mar 2024**: ")
 
 
 def test_a_question_for_one_fact_keeps_the_answer_shape(story):

@@ -13,7 +13,7 @@ from datetime import date
 from rag.answer.injection import instruction_spans
 from rag.dates import SHORT_MONTHS as MONTHS
 from rag.dates import day_text, day_words
-from rag.outputs import disagreement_text, outlets_text, sentence_outlets
+from rag.outputs import disagreement_text, outlets_text, sentence_day, sentence_outlets
 from rag.schema import Answer, Filters, Hit, IndexStats, IngestReport
 
 REFUSAL_ICON = "ℹ️"
@@ -82,7 +82,11 @@ def answer_markdown(answer: Answer, key: int) -> str:
         elif len(outlets := sentence_outlets(answer, sentence)) > 1:  # one outlet is the plain case: not repeated
             markers += f" *({html.escape(outlets_text(outlets))})*"
         parts.append(f"{body} {markers}".rstrip())
-    text = " ".join(parts)
+    if answer.shape == "timeline":  # a line per event, with its source's day, oldest first
+        events = zip(answer.sentences, parts[-len(answer.sentences):])
+        text = "\n".join(f"- **{sentence_day(answer, s)}**: {part}" for s, part in events)
+    else:
+        text = " ".join(parts)
     if head:
         text = f"{head}\n\n{text}"
     if answer.as_of:
