@@ -118,7 +118,9 @@ def _load_llama(path: str, n_ctx: int, threads: int) -> Any:
     except ImportError as exc:
         raise ModelError("llama-cpp-python is not installed: pip install 'newsrag[llamacpp]'") from exc
     try:
-        llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads or None, verbose=False)
+        # 0 = every core: llama-cpp-python's own default (half the cores) generated on 1 of 2 here, 39 tokens/s
+        # against 62 on both (bench/bench_llm_threads.py); on a machine with SMT, [llm] threads = its physical cores
+        llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads or os.cpu_count() or 1, verbose=False)
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
     atexit.register(llama.close)  # free it while the interpreter is intact, not in __del__ at shutdown
