@@ -176,7 +176,8 @@ def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
 
     since, until = _day_range(args)
     store = open_store(settings, get_embedder(settings.embed).name)
-    found = story_timeline(store, stories_of(settings, store), args.story, since, until)
+    found = story_timeline(store, stories_of(settings, store), args.story, since, until,
+                           get_embedder(settings.embed).embed_documents)
     if found is None:
         raise InputError(f"No story matches {args.story!r}: `newsrag stories` lists them")
     if args.json:
@@ -190,7 +191,8 @@ def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
     _out(f"{found.story}: {len(found.events)} article(s)")
     for e in found.events:
         _out(f"\n{e.published.isoformat() if e.published else 'date unknown':10}  {e.sentence}")
-        _out(f"{'':10}  -- {e.title}{f' ({e.outlet})' if e.outlet else ''}{f' {e.url}' if e.url else ''}")
+        named = f" ({', '.join(e.outlets)})" if e.outlets else ""
+        _out(f"{'':10}  -- {e.title}{named}{f' {e.url}' if e.url else ''}")
     for figure in found.figures:
         _out(f"\nfigure: {figure.key}")
         for v in figure.values:

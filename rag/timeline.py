@@ -10,8 +10,8 @@ by its title, outlet, date, URL and the sentence's character span in the article
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -25,6 +25,7 @@ MIN_WORDS = 8  # shorter "sentences" are bylines, datelines and captions
 DIGEST_DAYS = 7  # a digest's default window: the last week before today
 DIGEST_STORIES = 10  # stories in a digest by default
 DIGEST_LEADS = 2  # cited lead sentences per story
+SAME_EVENT = 0.7  # two same-day leads this similar report one event (the similarity rag.answer.corroborate counts a fact by)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,34 @@ class Event:
     article_id: str
     start: int  # the sentence's span in the article's cleaned text
     end: int
+    reported_by: tuple[str, ...] = ()  # other outlets whose same-day lead says the same (:func:`one_line_per_report`)
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        """Its outlet, then the other outlets that reported it the same day."""
+        return tuple(o for o in (self.outlet, *self.reported_by) if o)
+
+
+def one_line_per_report(events: Sequence[Event], embed: Callable[[Sequence[str]], np.ndarray]) -> list[Event]:
+    """Events in order, with each article whose lead says what an earlier line of the same day says (embedding
+    similarity at least :data:`SAME_EVENT`) from another outlet folded into that line as one more outlet that
+    reported it. Undated events are never folded (their day is unknown)."""
+    dated = [i for i, e in enumerate(events) if e.published is not None]
+    if len(dated) < 2:
+        return list(events)
+    vectors = embed([events[i].sentence for i in dated])
+    row = {i: k for k, i in enumerate(dated)}
+    kept: list[int] = []  # indices of the events that stay lines
+    folded: dict[int, list[str]] = {}  # a kept index -> the outlets folded into its line
+    for i, event in enumerate(events):
+        into = next((k for k in kept if event.published is not None and events[k].published == event.published
+                     and event.outlet and event.outlet not in (events[k].outlet, *folded.get(k, ()))
+                     and float(vectors[row[i]] @ vectors[row[k]]) >= SAME_EVENT), None)
+        if into is None:
+            kept.append(i)
+        else:
+            folded.setdefault(into, []).append(event.outlet)
+    return [replace(events[k], reported_by=tuple(folded[k])) if k in folded else events[k] for k in kept]
 
 
 def find_story(table: StoryTable, query: str) -> str | None:
@@ -120,14 +149,17 @@ class StoryTimeline:
 
 
 def story_timeline(store: Store, table: StoryTable, query: str, since: date | None = None,
-                   until: date | None = None) -> StoryTimeline | None:
+                   until: date | None = None,
+                   embed: Callable[[Sequence[str]], np.ndarray] | None = None) -> StoryTimeline | None:
     """The timeline of the story ``query`` names (:func:`find_story`), within ``since``/``until`` (days, both
-    included); None when no story matches."""
+    included); None when no story matches. With ``embed`` (normalised sentence vectors), one event reported by
+    several outlets the same day is one line (:func:`one_line_per_report`); the figures read every article."""
     story = find_story(table, query)
     if story is None:
         return None
     events = timeline(store, table, story, since, until)
-    return StoryTimeline(story, tuple(events), tuple(figures_of(store, events)))
+    lines = one_line_per_report(events, embed) if embed is not None else events
+    return StoryTimeline(story, tuple(lines), tuple(figures_of(store, events)))
 
 
 @dataclass(frozen=True)
@@ -179,7 +211,7 @@ def digest(store: Store, table: StoryTable, since: date, until: date, limit: int
 def _cited(e: Event | FigureValue) -> str:
     """An event's or a figure's source in Markdown: title (a link when there is a URL), outlet."""
     title = e.title or "Untitled"
-    outlet = e.outlets if isinstance(e, FigureValue) else (e.outlet,)
+    outlet = e.outlets
     named = f"[{title}]({e.url})" if e.url else title
     return ", ".join([named, *(o for o in outlet if o)])
 

@@ -284,3 +284,32 @@ def test_the_tabs_tell_an_empty_index_and_bad_dates_as_messages(tmp_path: Path):
     assert "Since expects a date as YYYY-MM-DD" in tabs.digest("last week", "")[0]
     assert "The date range is reversed" in tabs.timeline("strike", "2024-03-02", "2024-03-01")
     assert "Type a story id" in tabs.timeline("  ", "", "")
+
+
+def test_one_event_reported_by_several_outlets_the_same_day_is_one_line():
+    import numpy as np
+
+    from rag.timeline import one_line_per_report
+
+    def event(day, outlet, sentence, n):
+        return Event(date(2024, 2, day), sentence, f"title {n}", outlet, "", f"a{n}", 0, len(sentence))
+
+    strike = "Rail workers in Velmora walked out over pay on Tuesday, halting trains."
+    events = [event(20, "Velmora Gazette", strike, 1), event(20, "Ostrand Wire", strike + " ", 2),  # the same report
+              event(20, "Velmora Gazette", strike + "  ", 3),  # the same outlet again: its own line
+              event(20, "Sarnia Post", "Olive farmers in Sarnia expect a smaller harvest.", 4),  # another event
+              event(21, "Ostrand Wire", strike + "   ", 5),  # another day
+              Event(None, strike, "undated", "North Star", "", "a6", 0, 10)]  # no day to share
+
+    def embed(texts):  # the same words are the same vector; the olive sentence points elsewhere
+        return np.array([[1.0, 0.0] if "Velmora" in t else [0.0, 1.0] for t in texts])
+
+    lines = one_line_per_report(events, embed)
+    assert [e.article_id for e in lines] == ["a1", "a3", "a4", "a5", "a6"]
+    assert lines[0].outlets == ("Velmora Gazette", "Ostrand Wire") and lines[1].outlets == ("Velmora Gazette",)
+    assert markdown_cites_every_outlet(lines[0])
+
+
+def markdown_cites_every_outlet(event) -> bool:
+    text = timeline_markdown(StoryTimeline("s1", (event,), ()))
+    return all(outlet in text for outlet in event.outlets)

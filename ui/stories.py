@@ -59,6 +59,7 @@ class StoryTabs:
 
     def timeline(self, query: str, since: str, until: str) -> str:
         """The timeline of the story ``query`` names (its id or words), as HTML; a message when none matches."""
+        from rag.service import get_engine
         from rag.timeline import story_timeline
 
         if not (query or "").strip():
@@ -66,7 +67,7 @@ class StoryTabs:
         try:
             first, last = _days(since, until)
             store, table = self._opened()
-            found = story_timeline(store, table, query.strip(), first, last)
+            found = story_timeline(store, table, query.strip(), first, last, get_engine(self.settings).sentences)
         except NewsragError as exc:
             return views.notice(str(exc), warning=True)
         if found is None:

@@ -30,7 +30,7 @@ def _source(item: Event | FigureValue) -> str:
     title = html.escape(item.title or "Untitled")
     link = (f'<a href="{html.escape(item.url, quote=True)}" target="_blank" rel="noopener">{title}</a>'
             if item.url else title)
-    outlets = item.outlets if isinstance(item, FigureValue) else (item.outlet,) if item.outlet else ()
+    outlets = item.outlets
     return " · ".join([link, *(html.escape(o) for o in outlets), _day(item.published)])
 
 
@@ -87,7 +87,7 @@ def timeline_html(found: StoryTimeline, since: date | None = None, until: date |
     rows = "".join(f'<li class="nr-event" data-day="{e.published or ""}"><span class="nr-day">{_day(e.published)}</span>'
                    f' “{html.escape(e.sentence)}” <span class="nr-cite">{_source(e)}</span></li>'
                    for e in found.events)
-    outlets = sorted({e.outlet for e in found.events if e.outlet})
+    outlets = sorted({o for e in found.events for o in e.outlets})
     head = (f"Story <code>{html.escape(found.story)}</code>{html.escape(window)}: {len(found.events)} article"
             f"{'' if len(found.events) == 1 else 's'} from {len(outlets)} outlet{'' if len(outlets) == 1 else 's'}")
     return (f'<div class="nr-timeline" data-story="{html.escape(found.story, quote=True)}">'
