@@ -5,7 +5,9 @@ outlets covered them, with their newest leads. Both also as Markdown (the CLI pr
 A story is named by its id or found by words: the story whose articles' title words and names hold the
 most of the query's content words (ties: the larger story, then the newer). Each article gives its lead:
 the first sentence of its text with at least ``MIN_WORDS`` words (a news lead says what happened), cited
-by its title, outlet, date, URL and the sentence's character span in the article's cleaned text.
+by its title, outlet, date, URL and the sentence's character span in the article's cleaned text. Given an
+embedder, one event reported the same day by several outlets is one line with all of them
+(:func:`one_line_per_report`).
 """
 
 from __future__ import annotations
