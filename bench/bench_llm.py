@@ -35,7 +35,7 @@ from common import CORPUS, QUESTIONS, ROOT, machine, save
 
 sys.path.insert(0, str(ROOT))
 
-from rag.answer.llm import build_messages, condense_messages, stream_tokens  # noqa: E402
+from rag.answer.generative import build_messages, condense_messages, stream_tokens  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
 from rag.llm import LLAMACPP_REPEAT_PENALTY, ChatModel, get_chat_model  # noqa: E402
 from rag.schema import url_article_id  # noqa: E402

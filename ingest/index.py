@@ -35,10 +35,10 @@ from ingest.files import place, source_name, within
 from ingest.load import LoadedFile, load_file
 from ingest.published import resolve_yearless
 from rag import marker
-from rag.bm25 import lexical_cache, robust_today
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import LoadError
+from rag.lexical import lexical_cache, robust_today
 from rag.manifest import ArticleRecord, chunk_metadata
 from rag.outlets import outlet_names
 from rag.schema import Article, ArticleReport, Chunk, IngestReport, Outcome
@@ -192,7 +192,7 @@ class Indexer:
 
     def _yeared(self, batch: list[Article]) -> list[Article]:
         """The batch with each date read without a year (``Article.yearless``) in the year nearest the corpus's
-        "today" (:func:`rag.bm25.robust_today` over the dated articles indexed and of this run, this batch's
+        "today" (:func:`rag.lexical.robust_today` over the dated articles indexed and of this run, this batch's
         included), never after the real today: a 2023 archive's "Sept 5 (Reuters)" is 5 September 2023."""
         for article in batch:
             if article.published is not None and not article.yearless:

@@ -206,7 +206,7 @@ def rewrite(question: str, history: Sequence[Turn], chat: Any = None) -> str:
     if not history or not looks_like_followup(question):
         return question
     if chat is not None:
-        from rag.answer.llm import condense_messages
+        from rag.answer.generative import condense_messages
 
         try:
             reply = chat.model.invoke(condense_messages(question, history))

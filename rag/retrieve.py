@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from rag.bm25 import LexicalIndex, lexical_cache, tokens
 from rag.config import RetrieveSettings, Settings
 from rag.dates import parse_date_range
 from rag.embed import Embedder
 from rag.errors import EmptyIndexError
 from rag.filters import FilterRule, resolved
+from rag.lexical import LexicalIndex, lexical_cache, tokens
 from rag.outlets import outlet_names
 from rag.schema import DateRange, Filters, Hit, Passage, Retrieval
 from rag.store import Store

@@ -202,8 +202,8 @@ def _extractive(turn: _Turn, note: str = "", fallback: str = "") -> Iterator[Eve
 
 def _with_llm(turn: _Turn, chat: Any, use_query: bool) -> Iterator[Event]:
     """The LLM path: stream the model's answer, clean it, verify it; fall back to extraction when it is junk."""
+    from rag.answer.generative import build_messages, stream_tokens
     from rag.answer.guards import clean_model_text, mostly_unsupported
-    from rag.answer.llm import build_messages, stream_tokens
 
     cfg = turn.settings.llm
     messages, hits, trimmed = build_messages(turn.query if use_query else turn.question, list(turn.retrieval.hits),

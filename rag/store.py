@@ -435,8 +435,8 @@ def copy_store(source: Store, target: Store, batch: int = 1000) -> tuple[int, in
 def copy_index(settings: Settings, target_settings: Settings) -> tuple[int, int, str, str]:
     """Copy the index of ``settings`` into the store of ``target_settings`` (for example a Chroma server) and
     build the target's lexical index. Returns (chunks, articles, source location, target location)."""
-    from rag.bm25 import lexical_cache
     from rag.embed import get_embedder
+    from rag.lexical import lexical_cache
 
     name = get_embedder(settings.embed).name
     source, target = open_store(settings, name), open_store(target_settings, name)

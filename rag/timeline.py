@@ -176,9 +176,9 @@ class DigestItem:
 
 
 def corpus_today(table: StoryTable, now: date) -> date | None:
-    """The corpus's "today" from the story table's article days, as questions resolve it (:func:`rag.bm25.
+    """The corpus's "today" from the story table's article days, as questions resolve it (:func:`rag.lexical.
     robust_today`), without loading the lexical index."""
-    from rag.bm25 import robust_today
+    from rag.lexical import robust_today
 
     return robust_today(np.sort(table.days[table.alive & (table.days > 0)]), now)
 

@@ -87,7 +87,7 @@ def test_langchain_retriever_wrapper(indexed):
 
 
 def test_bm25_index_is_saved_and_not_rebuilt_per_query(indexed, monkeypatch):
-    from rag.bm25 import LexicalIndex
+    from rag.lexical import LexicalIndex
 
     engine = get_engine(indexed)
     saved = LexicalIndex.load(indexed.index_dir / "bm25" / indexed.store.collection)

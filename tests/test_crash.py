@@ -21,7 +21,7 @@ import pytest
 
 from ingest.index import ingest_paths
 from ingest.lastrun import unchanged
-from rag.bm25 import LexicalIndex
+from rag.lexical import LexicalIndex
 from rag.store import open_store
 
 from .conftest import make_settings
@@ -72,8 +72,8 @@ def start_ingest(config: Path, folder: Path, kill_at: tuple[str, str, int] | Non
 KILL_AT = r"""
 import os, signal, sys
 from ingest import lastrun
-from rag import bm25, marker, store
-owner = {"Store": store.Store, "LexicalIndex": bm25.LexicalIndex, "marker": marker, "lastrun": lastrun}[sys.argv[1]]
+from rag import lexical, marker, store
+owner = {"Store": store.Store, "LexicalIndex": lexical.LexicalIndex, "marker": marker, "lastrun": lastrun}[sys.argv[1]]
 name, nth, calls = sys.argv[2], int(sys.argv[3]), [0]
 original = getattr(owner, name)
 def kill_on_nth(*args, **kwargs):

@@ -133,8 +133,8 @@ def test_corrupted_index_gives_a_message_not_a_traceback(tmp_path, embedder):
 
 @pytest.mark.integration
 def test_prompt_injection_in_an_article(tmp_path, embedder):
+    from rag.answer.generative import build_messages
     from rag.answer.injection import WITHHELD
-    from rag.answer.llm import build_messages
     from rag.llm import ChatModel
 
     folder = tmp_path / "articles"

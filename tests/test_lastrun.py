@@ -20,7 +20,7 @@ import pytest
 from ingest import lastrun
 from ingest.index import ingest_paths
 from rag import marker
-from rag.bm25 import LexicalIndex
+from rag.lexical import LexicalIndex
 from rag.store import open_store
 
 from .conftest import ARTICLES, BAD, make_settings

@@ -347,7 +347,7 @@ def test_an_interruption_is_shown_before_the_counts_in_the_ui():
 
 @pytest.mark.integration
 def test_a_copy_that_fails_midway_never_leaves_the_target_lexical_index_stale(tmp_path, embedder, monkeypatch):
-    from rag.bm25 import lexical_cache
+    from rag.lexical import lexical_cache
     from rag.store import Store, copy_store
 
     source_settings = make_settings(tmp_path / "source", ARTICLES)

@@ -139,7 +139,7 @@ def test_names_match_with_or_without_accents(retriever):
 def test_an_index_saved_by_an_older_word_splitter_is_rebuilt(retriever):
     import json
 
-    from rag.bm25 import TOKENS, LexicalIndex
+    from rag.lexical import TOKENS, LexicalIndex
 
     meta_path = retriever.lexical.folder / "meta.json"
     meta = json.loads(meta_path.read_text())
@@ -153,7 +153,7 @@ def test_an_index_saved_by_an_older_word_splitter_is_rebuilt(retriever):
 
 
 def test_the_answerer_matches_a_hyphenated_word_by_its_parts_the_index_as_written():
-    from rag.bm25 import tokens
+    from rag.lexical import tokens
 
     words = tokens("Kremlin state-run outlet Tass on the Kim-Putin meeting", parts=True)
     assert {"state-run", "state", "run", "kim-putin", "kim", "putin"} <= set(words)

@@ -41,9 +41,9 @@ import numpy as np
 from rag.answer.citations import EmbedFn
 from rag.answer.evidence import found, named_terms, normalize
 from rag.answer.injection import instructs
-from rag.bm25 import tokens
 from rag.config import AnswerSettings
 from rag.dates import MONTHS, WEEKDAYS
+from rag.lexical import tokens
 from rag.schema import Hit
 from rag.text import sentence_spans, terms
 

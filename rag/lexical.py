@@ -1,7 +1,8 @@
 """The lexical index: BM25 (bm25s) over the same chunks as Chroma, saved beside it.
 
 Built from the store's chunks after an ingest changes the index and saved under
-``index_dir/bm25`` together with the store version it reflects; a query only
+``index_dir/bm25`` (the folder keeps the name it had when this module was ``rag/bm25.py``, so that existing
+indexes are not rebuilt) together with the store version it reflects; a query only
 loads it. Per chunk it also keeps the article id, the publication date key and
 the outlet, so date and outlet filters become a mask over the BM25 scores.
 

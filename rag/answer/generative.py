@@ -1,4 +1,5 @@
-"""The LLM answerer: numbered sources fitted to the model's window, streamed tokens.
+"""The generative answerer (a language model writes the answer; :mod:`rag.answer.extractive` quotes it):
+numbered sources fitted to the model's window, streamed tokens. The model itself comes from :mod:`rag.llm`.
 
 The prompt (``rag.prompts``) numbers the passages, asks for ``[n]`` after each
 claim, fences article text as data and forbids outside knowledge; sentences that read as instructions
