@@ -208,8 +208,7 @@ class Indexer:
         reference = robust_today(np.sort(np.fromiter(self.days.values(), dtype=np.int64)), today) or today
         out = []
         for article in batch:
-            month, _, day_of_month = article.yearless.partition("-")
-            day = resolve_yearless((int(month), int(day_of_month)), reference, today) if article.yearless else None
+            day = resolve_yearless(article.yearless, reference, today) if article.yearless else None
             if day is not None and day != article.published:
                 note = f"date read without a year; {day:%-d %B %Y} is the nearest to the corpus's today ({reference})"
                 article = replace(article, published=day, note="; ".join(filter(None, (article.note, note))))

@@ -114,11 +114,9 @@ def make_article(*, title: str, text: str, source: str, key_hint: str, published
     if title and first.strip().casefold() == title.casefold() and rest.strip():
         body = rest.strip()  # the title repeated as the body's first line
     url = canonical_url(url)
-    yearless = ""
+    yearless = None  # (month, day) of a date read without a year: the indexer may give it another year
     if published is None:
-        published, partial = infer_date(body, url)  # from the URL path or a dateline; None when unsure
-        if partial is not None:  # read without a year: the indexer may give it another (Indexer._yeared)
-            yearless = f"{partial[0]:02d}-{partial[1]:02d}"
+        published, yearless = infer_date(body, url)  # from the URL path or a dateline; None when unsure
     title = title or derive_title(body)
     outlet = " ".join(outlet.split()) or outlet_from_url(url) or owner
     key = f"url:{url}" if url else f"file:{key_hint}"

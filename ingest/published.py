@@ -96,8 +96,11 @@ def infer_published(text: str, url: str = "", *, today: date | None = None) -> d
 def infer_date(text: str, url: str = "", *, today: date | None = None) -> tuple[date | None, tuple[int, int] | None]:
     """:func:`infer_published`'s date, and its (month, day) when it was read without a year."""
     today = today or date.today()
-    found = url_date(url, today=today) or dateline_date(text, today=today)
-    if found is None and (partial := yearless_date(text)) is not None:
+    found = url_date(url, today=today)
+    if found is not None:
+        return found, None
+    found, partial = _read_dateline(text, today)
+    if found is None and partial is not None:
         return resolve_yearless(partial, today, today), partial
     return found, None
 
@@ -106,13 +109,7 @@ def yearless_date(text: str) -> tuple[int, int] | None:
     """(month, day) of a dateline without a year (``WASHINGTON, Sept 5 (Reuters) -``); None when the dateline
     gives a full date or there is none. A slug's day and month without a year (``quiz-of-the-week-30-september-
     6-october``) names the period a page covers, not the day it was published: not read (README, Quality)."""
-    for words in _dateline_words(text):
-        if re.search(_YEAR, words):
-            return None  # a full date: dateline_date reads it (or found it implausible)
-        parsed = _parse_words(words, date(2000, 12, 31))  # 2000: a leap year, so 29 February stays
-        if parsed is not None:
-            return parsed.month, parsed.day
-    return None
+    return _read_dateline(text, date.today())[1]
 
 
 def resolve_yearless(month_day: tuple[int, int], reference: date, today: date) -> date | None:
@@ -139,14 +136,24 @@ def dateline_date(text: str, *, today: date | None = None) -> date | None:
 
     A ``Published`` stamp or a wire dateline wins over an ``Updated`` stamp.
     """
-    today = today or date.today()
+    return _read_dateline(text, today or date.today())[0]
+
+
+def _read_dateline(text: str, today: date) -> tuple[date | None, tuple[int, int] | None]:
+    """One pass over the datelines, best first: the first dated one that is plausible, and the (month, day) of a
+    yearless one that comes before any dated one (a later dated one still wins)."""
+    partial: tuple[int, int] | None = None
+    dated_seen = False
     for words in _dateline_words(text):
-        if not re.search(_YEAR, words):
-            continue  # a yearless date: see yearless_date
-        day = _parse_words(words, today)
-        if day is not None and _plausible(day, today):
-            return day
-    return None
+        if re.search(_YEAR, words):
+            dated_seen = True
+            day = _parse_words(words, today)
+            if day is not None and _plausible(day, today):
+                return day, None
+        elif partial is None and not dated_seen:
+            parsed = _parse_words(words, date(2000, 12, 31))  # 2000: a leap year, so 29 February stays
+            partial = (parsed.month, parsed.day) if parsed is not None else None
+    return None, partial
 
 
 def _dateline_words(text: str) -> list[str]:

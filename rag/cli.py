@@ -159,25 +159,17 @@ def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _day_range(args: argparse.Namespace) -> tuple[Any, Any]:
-    """``--since``/``--until`` as days (None when not given); a reversed range is an InputError."""
-    from rag.dates import check_range, parse_day
-
-    since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
-    check_range(since, until, ("--since", "--until"))
-    return since, until
-
-
 def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.dates import day_range
     from rag.embed import get_embedder
     from rag.store import open_store
     from rag.stories import stories_of
     from rag.timeline import story_timeline, timeline_markdown
 
-    since, until = _day_range(args)
-    store = open_store(settings, get_embedder(settings.embed).name)
-    found = story_timeline(store, stories_of(settings, store), args.story, since, until,
-                           get_embedder(settings.embed).embed_documents)
+    since, until = day_range(args.since, args.until, ("--since", "--until"))
+    embedder = get_embedder(settings.embed)
+    store = open_store(settings, embedder.name)
+    found = story_timeline(store, stories_of(settings, store), args.story, since, until, embedder.embed_documents)
     if found is None:
         raise InputError(f"No story matches {args.story!r}: `newsrag stories` lists them")
     if args.json:
@@ -203,12 +195,13 @@ def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import date
 
+    from rag.dates import day_range
     from rag.embed import get_embedder
     from rag.store import open_store
     from rag.stories import stories_of
     from rag.timeline import digest, digest_markdown, digest_window
 
-    since, until = _day_range(args)
+    since, until = day_range(args.since, args.until, ("--since", "--until"))
     if args.limit < 1:
         raise InputError(f"--limit must be 1 or more, not {args.limit}")
     store = open_store(settings, get_embedder(settings.embed).name)

@@ -42,13 +42,17 @@ def parse_day(value: str | None, label: str) -> date | None:
     return day
 
 
-def check_range(since: date | None, until: date | None, names: tuple[str, str] = ("since", "until")) -> None:
-    """Raises InputError when ``since`` is after ``until`` (``names``: how the edge calls the two fields)."""
+def day_range(since: str | None, until: str | None, names: tuple[str, str] = ("since", "until")) -> tuple[date | None,
+                                                                                                       date | None]:
+    """The two YYYY-MM-DD days a person typed for a range (None when empty); InputError for a bad day or a reversed
+    range (``names``: how the edge calls the two fields: "--since", "Since")."""
     from rag.errors import InputError
 
-    if since and until and since > until:
-        raise InputError(f"The date range is reversed: {names[0]} {since} is after {names[1]} {until}. "
+    first, last = parse_day(since, names[0]), parse_day(until, names[1])
+    if first and last and first > last:
+        raise InputError(f"The date range is reversed: {names[0]} {first} is after {names[1]} {last}. "
                          "Swap the two dates.")
+    return first, last
 
 
 def typed_filters(since: str | None, until: str | None, outlet: str | None) -> Filters:

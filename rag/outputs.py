@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from rag.answer.citations import render
 from rag.dates import day_text, day_words
-from rag.schema import Answer, AnswerSentence, Disagreement, FigureValue, outlet_key
+from rag.schema import Answer, AnswerSentence, Citation, Disagreement, FigureValue, outlet_key
 
 SOURCES_HEADING = "Sources:"  # the line that starts the numbered source list under an answer
 AS_OF_PREFIX = "*As of "  # starts the Markdown line that dates an answer by its newest cited source
@@ -99,10 +99,15 @@ def answer_out(result: Answer) -> AnswerOut:
                      provider=result.provider)
 
 
+def _cited(result: Answer, sentence: AnswerSentence) -> list[Citation]:
+    """The citations a sentence's markers name, in its order."""
+    by_number = {c.number: c for c in result.citations}
+    return [by_number[n] for n in sentence.citations if n in by_number]
+
+
 def sentence_day(result: Answer, sentence: AnswerSentence) -> str:
     """The publication day of the first source a sentence cites, in words ("date unknown" when it has none)."""
-    by_number = {c.number: c for c in result.citations}
-    cited = [by_number[n] for n in sentence.citations if n in by_number]
+    cited = _cited(result, sentence)
     return day_words(cited[0].published) if cited and cited[0].published else "date unknown"
 
 
@@ -111,12 +116,11 @@ def marked_text(result: Answer) -> str:
     a refusal with its reason. A timeline-shaped answer is a list, a line per event with its source's day."""
     if result.refusal is not None:
         return f"{result.text} {result.refusal.reason}".strip()
+    marked = [s if s.verdict != "unsupported" else AnswerSentence(s.text + UNSUPPORTED_NOTE, s.citations, s.verdict,
+                                                                  s.support) for s in result.sentences]
     if result.shape == "timeline":
-        return "\n".join(f"- {sentence_day(result, s)}: {render([s])}" + (UNSUPPORTED_NOTE if s.verdict == "unsupported"
-                                                                           else "") for s in result.sentences)
-    return render([s if s.verdict != "unsupported" else AnswerSentence(s.text + UNSUPPORTED_NOTE, s.citations,
-                                                                       s.verdict, s.support)
-                   for s in result.sentences])
+        return "\n".join(f"- {sentence_day(result, s)}: {render([m])}" for s, m in zip(result.sentences, marked))
+    return render(marked)
 
 
 def source_lines(number: int, title: str, outlet: str, published: str | None, url: str, quote: str) -> list[str]:
@@ -139,8 +143,7 @@ def outlets_text(outlets: Sequence[str]) -> str:
 
 def sentence_outlets(result: Answer, sentence: AnswerSentence) -> tuple[str, ...]:
     """The outlets that state a sentence's fact: those of every source it cites, each once."""
-    by_number = {c.number: c for c in result.citations}
-    found = {outlet_key(o): o for n in sentence.citations if n in by_number for o in by_number[n].outlets}
+    found = {outlet_key(o): o for c in _cited(result, sentence) for o in c.outlets}
     return tuple(found.values())
 
 

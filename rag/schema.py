@@ -73,9 +73,9 @@ class Article:
     outlet: str = ""
     url: str = ""
     note: str = field(default="", compare=False)
-    # "MM-DD" when ``published`` was read without a year (a wire dateline "Sept 5", a slug ending "22-september"):
-    # the indexer gives it the year nearest the corpus's "today" (ingest.published.resolve_yearless)
-    yearless: str = field(default="", compare=False)
+    # (month, day) when ``published`` was read without a year (a wire dateline "Sept 5"): the indexer gives it the
+    # year nearest the corpus's "today" (ingest.published.resolve_yearless)
+    yearless: tuple[int, int] | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:

@@ -138,6 +138,7 @@ class _Turn:
     engine: Engine
     timings: dict[str, float]
     started: float
+    topic: str = ""  # what a question about change over time follows (a timeline-shaped answer); "" for others
 
     def answer(self, sentences: Sequence[AnswerSentence] = (), cited: Sequence[Citation] = (), *,
                refusal: Refusal | None = None, note: str = "", complete: bool = True, lead: str = "",
@@ -183,9 +184,9 @@ def _extractive(turn: _Turn, note: str = "", fallback: str = "") -> Iterator[Eve
     hits = [*turn.retrieval.hits, *extra]  # the answer may come from a passage just below the context
     yield Sources(turn.query, tuple(hits), turn.retrieval.filters, note)
     t0 = time.perf_counter()
-    shape: Shape = "timeline" if asks_for_timeline(turn.query) else "answer"
-    result = (chronicle if shape == "timeline" else extract)(turn.query, hits, turn.engine.sentences,
-                                                             turn.settings.answer, turn.engine.retriever.idf)
+    shape: Shape = "timeline" if turn.topic else "answer"
+    result = (chronicle if turn.topic else extract)(turn.topic or turn.query, hits, turn.engine.sentences,
+                                                    turn.settings.answer, turn.engine.retriever.idf)
     turn.timings["generate_ms"] = (time.perf_counter() - t0) * 1000
     if not result.text:
         yield Done(turn.answer(refusal=Refusal("no_answer_sentence", "No sentence of the passages answers it."),
@@ -301,8 +302,8 @@ def ask(
         timings["rewrite_ms"] = (time.perf_counter() - started) * 1000
         t0 = time.perf_counter()
         # a question about change over time searches for its subject ("timeline" itself would find history pages)
-        retrieval = engine.retriever.search(timeline_topic(query) if asks_for_timeline(query) else query, filters,
-                                            top_k=top_k, today=today)
+        topic = timeline_topic(query) if asks_for_timeline(query) else ""
+        retrieval = engine.retriever.search(topic or query, filters, top_k=top_k, today=today)
         timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
         # whether the corpus covers the question is judged on every candidate ...
         declined = evidence.refusal(query, retrieval.candidates, settings.answer, engine.retriever)
@@ -311,7 +312,7 @@ def ask(
             about = retrieval.keep(lambda hit: evidence.speaks_of(hit, years))
             declined = evidence.other_year(years, retrieval.candidates) if not about.hits else None
             retrieval = about
-        turn = _Turn(question, query, retrieval, provider, settings, engine, timings, started)
+        turn = _Turn(question, query, retrieval, provider, settings, engine, timings, started, topic)
         if declined:
             yield from _refuse(turn, declined)
         elif chat is None:

@@ -27,7 +27,6 @@ MIN_WORDS = 8  # shorter "sentences" are bylines, datelines and captions
 DIGEST_DAYS = 7  # a digest's default window: the last week before today
 DIGEST_STORIES = 10  # stories in a digest by default
 DIGEST_LEADS = 2  # cited lead sentences per story
-SAME_EVENT = 0.7  # two same-day leads this similar report one event (the similarity rag.answer.corroborate counts a fact by)
 
 
 @dataclass(frozen=True)
@@ -52,19 +51,25 @@ class Event:
 
 def one_line_per_report(events: Sequence[Event], embed: Callable[[Sequence[str]], np.ndarray]) -> list[Event]:
     """Events in order, with each article whose lead says what an earlier line of the same day says (embedding
-    similarity at least :data:`SAME_EVENT`) from another outlet folded into that line as one more outlet that
-    reported it. Undated events are never folded (their day is unknown)."""
-    dated = [i for i, e in enumerate(events) if e.published is not None]
-    if len(dated) < 2:
+    similarity at least :data:`rag.answer.corroborate.SAME_FACT`, as a fact is counted for an answer) from another
+    outlet folded into that line as one more outlet that reported it. Undated events are never folded (their day
+    is unknown); only the leads of days with two or more outlets are embedded."""
+    from rag.answer.corroborate import SAME_FACT
+
+    outlets_of: dict[date, set[str]] = {}
+    for e in events:
+        if e.published is not None and e.outlet:
+            outlets_of.setdefault(e.published, set()).add(e.outlet)
+    shared = [i for i, e in enumerate(events) if e.published is not None and len(outlets_of.get(e.published, ())) > 1]
+    if not shared:
         return list(events)
-    vectors = embed([events[i].sentence for i in dated])
-    row = {i: k for k, i in enumerate(dated)}
+    vectors = dict(zip(shared, embed([events[i].sentence for i in shared])))
     kept: list[int] = []  # indices of the events that stay lines
     folded: dict[int, list[str]] = {}  # a kept index -> the outlets folded into its line
     for i, event in enumerate(events):
-        into = next((k for k in kept if event.published is not None and events[k].published == event.published
+        into = next((k for k in kept if i in vectors and k in vectors and events[k].published == event.published
                      and event.outlet and event.outlet not in (events[k].outlet, *folded.get(k, ()))
-                     and float(vectors[row[i]] @ vectors[row[k]]) >= SAME_EVENT), None)
+                     and float(vectors[i] @ vectors[k]) >= SAME_FACT), None)
         if into is None:
             kept.append(i)
         else:
@@ -213,9 +218,7 @@ def digest(store: Store, table: StoryTable, since: date, until: date, limit: int
 def _cited(e: Event | FigureValue) -> str:
     """An event's or a figure's source in Markdown: title (a link when there is a URL), outlet."""
     title = e.title or "Untitled"
-    outlet = e.outlets
-    named = f"[{title}]({e.url})" if e.url else title
-    return ", ".join([named, *(o for o in outlet if o)])
+    return ", ".join([f"[{title}]({e.url})" if e.url else title, *e.outlets])
 
 
 def digest_markdown(items: Sequence[DigestItem], since: date, until: date) -> str:

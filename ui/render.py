@@ -71,9 +71,8 @@ def answer_markdown(answer: Answer, key: int) -> str:
         reason = f" {answer.refusal.reason}" if answer.refusal and answer.refusal.reason else ""
         text = f"{REFUSAL_ICON} {answer.text}{reason}"
         return "\n\n".join(x for x in (head, text, f"*{answer.note}*" if answer.note else "") if x)
+    lead = f"**{answer.lead}** {marker_links([answer.lead_citation], key)} —" if answer.lead else ""
     parts = []
-    if answer.lead:
-        parts.append(f"**{answer.lead}** {marker_links([answer.lead_citation], key)} —")
     for sentence in answer.sentences:
         body = sentence.text
         markers = marker_links(sentence.citations, key)
@@ -83,10 +82,9 @@ def answer_markdown(answer: Answer, key: int) -> str:
             markers += f" *({html.escape(outlets_text(outlets))})*"
         parts.append(f"{body} {markers}".rstrip())
     if answer.shape == "timeline":  # a line per event, with its source's day, oldest first
-        events = zip(answer.sentences, parts[-len(answer.sentences):])
-        text = "\n".join(f"- **{sentence_day(answer, s)}**: {part}" for s, part in events)
+        text = "\n".join(f"- **{sentence_day(answer, s)}**: {part}" for s, part in zip(answer.sentences, parts))
     else:
-        text = " ".join(parts)
+        text = " ".join(filter(None, (lead, *parts)))
     if head:
         text = f"{head}\n\n{text}"
     if answer.as_of:

@@ -15,15 +15,9 @@ from typing import Any
 import gradio as gr
 
 from rag.config import Settings
-from rag.dates import check_range, parse_day
+from rag.dates import day_range
 from rag.errors import NewsragError
 from ui import story_views as views
-
-
-def _days(since: str, until: str) -> tuple[date | None, date | None]:
-    first, last = parse_day(since, "Since"), parse_day(until, "Until")
-    check_range(first, last, ("Since", "Until"))
-    return first, last
 
 
 class StoryTabs:
@@ -46,7 +40,7 @@ class StoryTabs:
         from rag.timeline import digest, digest_markdown, digest_window
 
         try:
-            first, last = _days(since, until)
+            first, last = day_range(since, until, ("Since", "Until"))
             store, table = self._opened()
             first, last = digest_window(table, first, last, date.today())
             items = digest(store, table, first, last)
@@ -65,7 +59,7 @@ class StoryTabs:
         if not (query or "").strip():
             return views.notice("Type a story id or words naming the story, or open a story from the Digest tab.")
         try:
-            first, last = _days(since, until)
+            first, last = day_range(since, until, ("Since", "Until"))
             store, table = self._opened()
             found = story_timeline(store, table, query.strip(), first, last, get_engine(self.settings).sentences)
         except NewsragError as exc:

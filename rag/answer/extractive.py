@@ -255,6 +255,25 @@ def lead_span(candidate: Candidate, question: str) -> str:
     return text[start:end]
 
 
+def _choose(scored: Sequence[Candidate], vectors: np.ndarray, limit: int, redundancy: float,
+            one_per: Callable[[Candidate], str] | None = None) -> list[int]:
+    """The best sentences, best first: up to ``limit`` of those scoring at least :data:`KEEP_RATIO` of the best,
+    each less than ``redundancy`` similar to those already chosen, and with ``one_per``, one per value of it."""
+    order = sorted(range(len(scored)), key=lambda k: -scored[k].score)
+    chosen: list[int] = []
+    taken: set[str] = set()
+    for k in order:
+        if len(chosen) >= limit or scored[k].score < KEEP_RATIO * scored[order[0]].score:
+            break
+        key = one_per(scored[k]) if one_per else ""
+        if key in taken or any(float(vectors[k] @ vectors[j]) >= redundancy for j in chosen):
+            continue
+        chosen.append(k)
+        if one_per:
+            taken.add(key)
+    return chosen
+
+
 def extract(question: str, hits: Sequence[Hit], embed: EmbedFn, settings: AnswerSettings,
             weight: Callable[[str], float] = _unit) -> Extraction:
     """The extractive answer to ``question`` from ``hits``."""
@@ -262,14 +281,7 @@ def extract(question: str, hits: Sequence[Hit], embed: EmbedFn, settings: Answer
     if not scored:
         return Extraction("")
     order = sorted(range(len(scored)), key=lambda k: -scored[k].score)
-    best = scored[order[0]].score
-    chosen: list[int] = []
-    for k in order:
-        if len(chosen) >= settings.max_sentences or scored[k].score < KEEP_RATIO * best:
-            break
-        if any(float(vectors[k] @ vectors[j]) >= settings.redundancy for j in chosen):
-            continue
-        chosen.append(k)
+    chosen = _choose(scored, vectors, settings.max_sentences, settings.redundancy)
     if all(scored[k].hit_index != 0 for k in chosen):  # the best passage always has its say
         top = [k for k in order if scored[k].hit_index == 0]
         if top and not any(float(vectors[top[0]] @ vectors[j]) >= settings.redundancy for j in chosen):
@@ -277,7 +289,6 @@ def extract(question: str, hits: Sequence[Hit], embed: EmbedFn, settings: Answer
     first = scored[chosen[0]]
     text = " ".join(f"{scored[k].text} [{scored[k].hit_index + 1}]" for k in chosen)
     return Extraction(text, lead_span(first, question), first.hit_index)
-
 
 
 _CHANGE_VERB = (r"(?:changed?|changing|evolved?|evolving|developed|unfolded|progressed|shifted|moved|grown|risen|rose|fallen|"
@@ -315,14 +326,13 @@ def timeline_topic(question: str) -> str:
     return topic or question
 
 
-def chronicle(question: str, hits: Sequence[Hit], embed: EmbedFn, settings: AnswerSettings,
+def chronicle(topic: str, hits: Sequence[Hit], embed: EmbedFn, settings: AnswerSettings,
               weight: Callable[[str], float] = _unit) -> Extraction:
-    """A timeline-shaped answer: each article's best sentence that scores at least :data:`KEEP_RATIO` of the best
-    one and does not repeat a sentence already chosen, up to :data:`TIMELINE_EVENTS` articles, in publication
-    order (undated last; an article's position among the hits breaks ties). Sentences are scored on their own
-    words, without their passage's retrieval score: that holds the recency prior, and a timeline needs the
-    story's beginning as much as its latest turn."""
-    topic = timeline_topic(question)
+    """A timeline-shaped answer about ``topic`` (:func:`timeline_topic`): each article's best sentence that scores
+    at least :data:`KEEP_RATIO` of the best one and does not repeat a sentence already chosen, up to
+    :data:`TIMELINE_EVENTS` articles, in publication order (undated last; an article's position among the hits
+    breaks ties). Sentences are scored on their own words, without their passage's retrieval score: that holds
+    the recency prior, and a timeline needs the story's beginning as much as its latest turn."""
     scored, vectors = candidates(topic, hits, embed, weight, prior=False)
     names = named_terms(topic)
     if names:  # events about the subject by name: "Wagner" for the Wagner mutiny, not any mutiny
@@ -330,25 +340,11 @@ def chronicle(question: str, hits: Sequence[Hit], embed: EmbedFn, settings: Answ
         naming = [k for k, c in enumerate(scored) if all(found(t, [about[c.hit_index]]) for t in names)]
         if len({hits[scored[k].hit_index].passage.article_id for k in naming}) >= 2:
             scored, vectors = [scored[k] for k in naming], vectors[naming]
-    if not scored:
-        return Extraction("")
-    order = sorted(range(len(scored)), key=lambda k: -scored[k].score)
-    best = scored[order[0]].score
-    chosen: list[int] = []
-    articles: set[str] = set()
-    for k in order:
-        if len(chosen) >= TIMELINE_EVENTS or scored[k].score < KEEP_RATIO * best:
-            break
-        article = hits[scored[k].hit_index].passage.article_id
-        if article in articles or any(float(vectors[k] @ vectors[j]) >= settings.redundancy for j in chosen):
-            continue
-        chosen.append(k)
-        articles.add(article)
+    chosen = _choose(scored, vectors, TIMELINE_EVENTS, settings.redundancy,
+                     lambda c: hits[c.hit_index].passage.article_id)
 
     def when(k: int) -> tuple[int, int, int]:
         published = hits[scored[k].hit_index].passage.published
         return (published is None, published.toordinal() if published else 0, scored[k].hit_index)
 
-    chosen.sort(key=when)
-    text = " ".join(f"{scored[k].text} [{scored[k].hit_index + 1}]" for k in chosen)
-    return Extraction(text)
+    return Extraction(" ".join(f"{scored[k].text} [{scored[k].hit_index + 1}]" for k in sorted(chosen, key=when)))
