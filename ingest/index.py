@@ -471,6 +471,7 @@ def indexing(settings: Settings, embedder: Embedder | None = None, store: Store 
     with marker.writer_lock(settings.index_dir, settings.store.mode == "embedded"):
         earlier = marker.begin(settings.index_dir)
         recovered = store.recover() + (store.audit() if earlier is not None else [])
+        changes = store.track_changes()
         indexer = Indexer(settings, store, embedder, on_report)
         indexer.started = started
         if settings.stories.enabled:
@@ -495,7 +496,7 @@ def indexing(settings: Settings, embedder: Embedder | None = None, store: Store 
             indexer.story_seconds += time.perf_counter() - began
             log.info("stories took %.3f s of this run's %.3f s", indexer.story_seconds, time.perf_counter() - started)
         lexical = lexical_cache(settings, store)
-        current = lexical.refresh()
+        current = lexical.refresh(None if earlier is not None or recovered else changes)
         indexer.notes.extend(lexical.repairs)
         marker.finish(settings.index_dir)
         if indexer.scan is not None and lexical.saved == current.version:

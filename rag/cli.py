@@ -559,7 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("bm25s", "chromadb", "httpx", "urllib3", "sentence_transformers", "trafilatura", "htmldate"):
+    for noisy in ("chromadb", "httpx", "urllib3", "sentence_transformers", "trafilatura", "htmldate"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     try:
         settings = load_settings(args.config)

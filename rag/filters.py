@@ -60,8 +60,9 @@ class FilterRule:
             return None
         return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
-    def mask(self, date_keys: np.ndarray, outlets: np.ndarray) -> np.ndarray:
-        """Which rows (chunks) pass, given per-row date keys (0 = undated) and outlet keys."""
+    def mask(self, date_keys: np.ndarray, outlet_codes: np.ndarray, outlet_table: np.ndarray) -> np.ndarray:
+        """Which rows (chunks) pass, given per-row date keys (0 = undated) and outlets (each row's position in
+        a table of outlet keys)."""
         dated = np.ones(len(date_keys), dtype=bool)
         if self.since is not None:
             dated &= date_keys >= self.since
@@ -69,5 +70,5 @@ class FilterRule:
             dated &= (date_keys <= self.until) & (date_keys > 0)
         allowed = dated | (date_keys == 0) if self.undated else dated
         if self.outlets:
-            allowed &= np.isin(outlets, list(self.outlets))
+            allowed &= np.isin(outlet_table, list(self.outlets))[outlet_codes]
         return allowed

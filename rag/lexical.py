@@ -1,13 +1,26 @@
-"""The lexical index: BM25 (bm25s) over the same chunks as Chroma, saved beside it.
+"""The lexical index: BM25 over the same chunks as Chroma, kept in segments beside it.
 
-Built from the store's chunks after an ingest changes the index and saved under
-``index_dir/bm25`` (the folder keeps the name it had when this module was ``rag/bm25.py``, so that existing
-indexes are not rebuilt) together with the store version it reflects; a query only
-loads it. Per chunk it also keeps the article id, the publication date key and
-the outlet, so date and outlet filters become a mask over the BM25 scores.
+It lives under ``index_dir/bm25/<collection>`` (the folder keeps the name it had when this module was
+``rag/bm25.py``, so that an existing index is found):
 
-The saved files check themselves: ``meta.json`` carries a digest of its contents
-and of ``date_keys.npy``, and a load that finds anything wrong (see
+* ``meta.json``, the commit: the store version the index reflects, the word splitter's version, the term
+  file and how much of it counts, the segments oldest first, and a digest of all of that;
+* ``terms-<lineage>.txt``, the vocabulary, one stemmed word per line, appended to and never rewritten
+  (a term's id is its line number);
+* ``seg-<name>.npz``, one segment: its chunks (ids, articles, outlets, date keys, lengths), their
+  postings (term id -> chunk rows and counts), and the chunk ids its commit deleted from older segments.
+
+An ingest adds one segment with the chunks it wrote, read back from Chroma by id, and naming the chunks it
+deleted, so its cost follows the size of the update, not of the index (:meth:`LexicalIndex.updated`). A chunk
+lives in the newest segment that holds it, unless a later commit deleted it. Scores are BM25 as bm25s
+computes it (Lucene's idf, k1 1.5, b 0.75), with the chunk count, the average length and each word's
+document frequency taken over the live chunks at query time, so a segmented index ranks exactly as one
+built afresh. Past ``MAX_SEGMENTS`` segments, the newer ones are merged into one.
+
+A save writes the new segment files and terms first and replaces ``meta.json`` last, so a kill at any point
+leaves the previous commit whole; files no commit names are removed by the next save. The files check
+themselves: ``meta.json`` carries a digest of its fields and of each segment's chunk columns, the postings
+are CRC-checked by the zip they are stored in, and a load that finds anything wrong (see
 :meth:`LexicalIndex.read`) rebuilds from Chroma and says what it found.
 """
 
@@ -15,28 +28,38 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import math
+import os
 import shutil
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 from rag.config import Settings
 from rag.filters import FilterRule
 from rag.schema import date_from_key
-from rag.store import Store
+from rag.store import ChunkChanges, Store
 from rag.text import terms
 
 log = logging.getLogger(__name__)
 SEVERAL = 3  # "today" is the newest date that at least this many articles reach ...
 NEIGHBOURHOOD_DAYS = 30  # ... within this many days before it
+K1, B = 1.5, 0.75  # bm25s's defaults, which the index was measured with
+FORMAT = 3  # the files' layout: 3 = segments; an index saved in another layout is rebuilt
+MAX_SEGMENTS = 12  # past this, a save merges the newer segments into one
+FETCH = 2000  # chunks read back from Chroma per call when an update indexes what it wrote
+ARRAYS = ("ids", "articles", "outlets", "dates", "lengths", "deleted", "terms", "indptr", "rows", "tf")
 
 
 def robust_today(days: np.ndarray, now: date, several: int = SEVERAL,
@@ -74,92 +97,323 @@ def tokens(text: str, parts: bool = False) -> list[str]:
     return _stemmer().stemWords(words) if words else []
 
 
-def _read_file(path: Path, parse: Callable[[Any], Any]) -> Any:
-    """``parse`` of a file's text (or, for .npy, of its path); ValueError naming the file when it is
-    missing, unreadable or does not parse."""
-    try:
-        return parse(path) if path.suffix == ".npy" else parse(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path.name} is missing") from None
-    except (OSError, ValueError, EOFError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ValueError(f"{path.name} does not parse ({type(exc).__name__}: {exc})") from None
+# -- strings in numpy files: one UTF-8 blob, lines apart ------------------------------------------------
 
 
-def _digest(version: str, chunk_ids: list[str], article_ids: list[str], outlets: list[str],
-            date_keys: np.ndarray) -> str:
-    """A checksum of what meta.json and date_keys.npy say, stored beside them: any later edit shows."""
-    digest = hashlib.sha256(json.dumps([version, chunk_ids, article_ids, outlets]).encode())
-    digest.update(np.ascontiguousarray(date_keys, dtype=np.int32).tobytes())
-    return digest.hexdigest()
+def _blob(strings: Sequence[str]) -> np.ndarray:
+    return np.frombuffer("\n".join(s.replace("\n", " ") for s in strings).encode(), dtype=np.uint8)
 
 
-def _meta_fields(meta: object) -> tuple[str, list[str], list[str], list[str]]:
-    """version, chunk ids, article ids and outlets from meta.json; ValueError naming the first problem."""
-    if not isinstance(meta, dict):
-        raise ValueError(f"meta.json holds {type(meta).__name__}, not an object")
-    if not isinstance(meta.get("version"), str):
-        raise ValueError(f"meta.json: version is {type(meta.get('version')).__name__}, not a string")
-    lists = []
-    for name in ("chunk_ids", "article_ids", "outlets"):
-        value = meta.get(name)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"meta.json: {name} is {'missing' if value is None else 'not a list of strings'}")
-        lists.append(value)
-    chunk_ids, article_ids, outlets = lists
-    if not len(chunk_ids) == len(article_ids) == len(outlets):
-        raise ValueError(f"meta.json lists {len(chunk_ids)} chunk ids, {len(article_ids)} article ids and "
-                         f"{len(outlets)} outlets")
-    if len(set(chunk_ids)) != len(chunk_ids):
-        raise ValueError("meta.json lists a chunk id twice")
-    return meta["version"], chunk_ids, article_ids, outlets
+def _unblob(blob: np.ndarray, n: int) -> list[str]:
+    return blob.tobytes().decode().split("\n") if n else []
+
+
+def _coded(values: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """(distinct values, each value's position among them)."""
+    table: dict[str, int] = {}
+    codes = np.fromiter((table.setdefault(v, len(table)) for v in values), dtype=np.int32, count=len(values))
+    return list(table), codes
+
+
+@dataclass(eq=False)
+class Segment:
+    """One commit's chunks and postings. Rows are the segment's own; term ids are the index's."""
+
+    name: str
+    ids: list[str]
+    article_table: list[str]
+    article_codes: np.ndarray  # int32 per row
+    outlet_table: list[str]
+    outlet_codes: np.ndarray  # int32 per row
+    dates: np.ndarray  # int32 date key per row, 0 = undated
+    lengths: np.ndarray  # int32 words per row
+    deleted: list[str]  # chunk ids this commit deleted from older segments
+    terms: np.ndarray  # int32 term ids with postings here, ascending
+    indptr: np.ndarray  # int64, len(terms) + 1: postings of terms[i] are rows[indptr[i]:indptr[i + 1]]
+    rows: np.ndarray  # int32
+    tf: np.ndarray  # uint16 occurrences of the term in the row
+    saved: bool = False
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, counts) of a term id here."""
+        i = int(np.searchsorted(self.terms, term))
+        if i == len(self.terms) or self.terms[i] != term:
+            return self.rows[:0], self.tf[:0]
+        start, end = self.indptr[i], self.indptr[i + 1]
+        return self.rows[start:end], self.tf[start:end]
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """A checksum of the chunk columns (the postings are checked by their zip's CRC)."""
+        digest = hashlib.sha256(json.dumps([self.ids, self.article_table, self.outlet_table, self.deleted]).encode())
+        for array in (self.article_codes, self.outlet_codes, self.dates, self.lengths):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"ids": _blob(self.ids), "articles": _blob(self.article_table), "article_codes": self.article_codes,
+                "outlets": _blob(self.outlet_table), "outlet_codes": self.outlet_codes, "dates": self.dates,
+                "lengths": self.lengths, "deleted": _blob(self.deleted), "terms": self.terms,
+                "indptr": self.indptr, "rows": self.rows, "tf": self.tf}
+
+    def write(self, folder: Path) -> None:
+        path = folder / f"{self.name}.npz"
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as out:
+            np.savez(out, **self.arrays())  # type: ignore[arg-type]
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, folder: Path, entry: Mapping[str, Any], n_terms: int) -> Segment:
+        """The segment a commit names; ValueError saying what is wrong with its file."""
+        path = folder / f"{entry['name']}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+        except FileNotFoundError:
+            raise ValueError(f"{path.name} is missing") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path.name} does not load ({type(exc).__name__}: {exc})") from None
+        missing = [k for k in (*ARRAYS, "article_codes", "outlet_codes") if k not in a]
+        if missing:
+            raise ValueError(f"{path.name} lacks {', '.join(missing)}")
+        n, postings = int(entry["rows"]), len(a["rows"])
+        kinds = {"article_codes": "i", "outlet_codes": "i", "dates": "i", "lengths": "i", "terms": "i",
+                 "indptr": "i", "rows": "i", "tf": "u"}
+        for key, kind in kinds.items():
+            if a[key].ndim != 1 or a[key].dtype.kind != kind:
+                raise ValueError(f"{path.name}: {key} holds {a[key].shape} {a[key].dtype} values")
+        try:
+            ids, articles, outlets = (_unblob(a[k], 1) for k in ("ids", "articles", "outlets"))
+            deleted = _unblob(a["deleted"], int(entry["deleted"]))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path.name}: a list of names does not decode ({exc})") from None
+        ids = ids if n else []
+        if not (len(ids) == n == len(a["article_codes"]) == len(a["outlet_codes"]) == len(a["dates"])
+                == len(a["lengths"])) or len(deleted) != int(entry["deleted"]):
+            raise ValueError(f"{path.name} does not hold the {n} chunks meta.json lists")
+        terms_, indptr, rows = a["terms"], a["indptr"], a["rows"]
+        if (len(indptr) != len(terms_) + 1 or (len(indptr) and (indptr[0] != 0 or indptr[-1] != postings))
+                or len(a["tf"]) != postings or np.any(np.diff(indptr) <= 0) or np.any(np.diff(terms_) <= 0)
+                or (len(terms_) and (terms_[0] < 0 or terms_[-1] >= n_terms))
+                or (postings and (rows.min() < 0 or rows.max() >= n))):
+            raise ValueError(f"{path.name}: its postings do not fit its {n} chunks and {n_terms} terms")
+        segment = cls(str(entry["name"]), ids, articles if n else [], a["article_codes"].astype(np.int32),
+                      outlets if n else [], a["outlet_codes"].astype(np.int32), a["dates"].astype(np.int32),
+                      a["lengths"].astype(np.int32), deleted, terms_.astype(np.int32), indptr.astype(np.int64),
+                      rows.astype(np.int32), a["tf"].astype(np.uint16), saved=True)
+        if n and (segment.article_codes.max(initial=0) >= len(articles) or segment.outlet_codes.max(initial=0) >= len(outlets)):
+            raise ValueError(f"{path.name}: a chunk's article or outlet is not in its table")
+        if segment.digest != entry.get("digest"):
+            raise ValueError(f"{path.name} was changed after it was written (digest mismatch)")
+        return segment
+
+
+class _SegmentBuilder:
+    """Collects chunks into one new segment, adding new words to the vocabulary it is given."""
+
+    def __init__(self, vocab: dict[str, int], words: list[str]) -> None:
+        self.vocab, self.words = vocab, words
+        self.ids: list[str] = []
+        self.articles: list[str] = []
+        self.outlets: list[str] = []
+        self.dates: list[int] = []
+        self.lengths: list[int] = []
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (terms, rows, tf) per page
+        self._page: list[np.ndarray] = []
+
+    def add(self, chunk_id: str, text: str, meta: Mapping[str, Any]) -> None:
+        words = tokens(f"{meta.get('title', '')}\n{text or ''}") or ["_"]
+        vocab, known = self.vocab, self.words
+        for w in words:
+            if w not in vocab:
+                vocab[w] = len(known)
+                known.append(w)
+        self.ids.append(chunk_id)
+        self.articles.append(str(meta.get("article_id", "")))
+        self.outlets.append(str(meta.get("outlet_key", "")))
+        self.dates.append(int(meta.get("published_key", 0) or 0))
+        self.lengths.append(len(words))
+        self._page.append(np.fromiter((vocab[w] for w in words), dtype=np.int64, count=len(words)))
+        if len(self._page) >= FETCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._page:
+            return
+        first = len(self.ids) - len(self._page)
+        rows = np.repeat(np.arange(first, len(self.ids), dtype=np.int64), [len(p) for p in self._page])
+        keys, counts = np.unique((np.concatenate(self._page) << 32) | rows, return_counts=True)
+        self.parts.append(((keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int32),
+                           np.minimum(counts, 65535).astype(np.uint16)))
+        self._page = []
+
+    def finish(self, deleted: Iterable[str] = ()) -> Segment:
+        self._flush()
+        if self.parts:
+            term_of = np.concatenate([p[0] for p in self.parts])
+            order = np.argsort(term_of, kind="stable")  # pages are in row order, so rows stay ascending per term
+            term_of = term_of[order]
+            rows = np.concatenate([p[1] for p in self.parts])[order]
+            tf = np.concatenate([p[2] for p in self.parts])[order]
+            terms_, starts = np.unique(term_of, return_index=True)
+            indptr = np.append(starts, len(term_of)).astype(np.int64)
+        else:
+            terms_, indptr = np.zeros(0, np.int32), np.zeros(1, np.int64)
+            rows, tf = np.zeros(0, np.int32), np.zeros(0, np.uint16)
+        article_table, article_codes = _coded(self.articles)
+        outlet_table, outlet_codes = _coded(self.outlets)
+        return Segment(f"seg-{uuid.uuid4().hex[:12]}", self.ids, article_table, article_codes, outlet_table,
+                       outlet_codes, np.asarray(self.dates, dtype=np.int32), np.asarray(self.lengths, dtype=np.int32),
+                       sorted(set(deleted)), terms_.astype(np.int32), indptr, rows, tf)
+
+
+def _merge(segments: Sequence[Segment], live: Sequence[np.ndarray], keep_deleted: bool) -> Segment:
+    """One segment with the live rows of ``segments`` (consecutive, oldest first); their deletions are kept
+    when older segments remain, since they may still apply to those."""
+    ids: list[str] = []
+    articles: list[str] = []
+    outlets: list[str] = []
+    dates, lengths, parts = [], [], []
+    for segment, alive in zip(segments, live):
+        new_row = np.cumsum(alive, dtype=np.int64) - 1 + len(ids)
+        ids += itertools.compress(segment.ids, alive)
+        articles += [segment.article_table[c] for c in segment.article_codes[alive]]
+        outlets += [segment.outlet_table[c] for c in segment.outlet_codes[alive]]
+        dates.append(segment.dates[alive])
+        lengths.append(segment.lengths[alive])
+        term_of = np.repeat(segment.terms, np.diff(segment.indptr))
+        keep = alive[segment.rows]
+        parts.append((term_of[keep], new_row[segment.rows[keep]].astype(np.int32), segment.tf[keep]))
+    term_of = np.concatenate([p[0] for p in parts])
+    order = np.argsort(term_of, kind="stable")
+    term_of = term_of[order]
+    terms_, starts = np.unique(term_of, return_index=True)
+    article_table, article_codes = _coded(articles)
+    outlet_table, outlet_codes = _coded(outlets)
+    deleted = sorted({d for s in segments for d in s.deleted}) if keep_deleted else []
+    return Segment(f"seg-{uuid.uuid4().hex[:12]}", ids, article_table, article_codes, outlet_table, outlet_codes,
+                   np.concatenate(dates), np.concatenate(lengths), deleted, terms_.astype(np.int32),
+                   np.append(starts, len(term_of)).astype(np.int64),
+                   np.concatenate([p[1] for p in parts])[order], np.concatenate([p[2] for p in parts])[order])
+
+
+def _live(segments: Sequence[Segment]) -> list[np.ndarray]:
+    """Which rows of each segment are live: not held by a newer segment, nor deleted by a later commit."""
+    live: list[np.ndarray] = [np.ones(0, dtype=bool)] * len(segments)
+    superseded: set[str] = set()
+    for i in range(len(segments) - 1, -1, -1):
+        segment = segments[i]
+        if superseded:
+            live[i] = np.fromiter((cid not in superseded for cid in segment.ids), dtype=bool, count=len(segment))
+        else:
+            live[i] = np.ones(len(segment), dtype=bool)
+        if i:
+            superseded.update(segment.ids)
+            superseded.update(segment.deleted)
+    return live
 
 
 @dataclass(eq=False)
 class LexicalIndex:
+    """The chunks BM25 can find, with each chunk's article, date key and outlet for the filters.
+
+    Rows are the live chunks in segment order; ``chunk_ids[row]`` names one."""
+
     version: str
-    chunk_ids: list[str]
-    article_ids: np.ndarray  # str per chunk
-    date_keys: np.ndarray  # int32 per chunk, 0 = undated
-    outlets: np.ndarray  # outlet_key per chunk
-    model: object | None  # bm25s.BM25, None when the index is empty
+    words: list[str]  # term id -> stemmed word
+    segments: list[Segment]
+    lineage: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # names the term file these ids are of
+    saved_words: int = 0  # how many of ``words`` that term file holds
+    saved_bytes: int = 0  # and their length in it
+
+    def __post_init__(self) -> None:
+        self.live = _live(self.segments)
+        self.offsets = np.cumsum([0, *(int(a.sum()) for a in self.live)])
+        self.chunk_ids: list[str] = [cid for s, a in zip(self.segments, self.live) for cid in itertools.compress(s.ids, a)]
+        self.date_keys = np.concatenate([np.zeros(0, np.int32), *(s.dates[a] for s, a in zip(self.segments, self.live))])
+        self.lengths = np.concatenate([np.zeros(0, np.int32), *(s.lengths[a] for s, a in zip(self.segments, self.live))])
+        self.outlet_table, self.outlet_codes = self._joined("outlet")
+        self.article_table, self.article_codes = self._joined("article")
+        # a segment's row -> the index's row (-1: not live)
+        self._rows = [np.where(a, np.cumsum(a, dtype=np.int64) - 1 + off, -1) for a, off in zip(self.live, self.offsets)]
+        self._df: dict[int, int] = {}
+
+    def _joined(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """One table of ``column``'s values across segments, and each live row's code in it."""
+        table: dict[str, int] = {}
+        codes = []
+        for segment, alive in zip(self.segments, self.live):
+            own = getattr(segment, f"{column}_table")
+            recode = np.fromiter((table.setdefault(v, len(table)) for v in own), dtype=np.int32, count=len(own))
+            codes.append(recode[getattr(segment, f"{column}_codes")[alive]] if len(own) else np.zeros(0, np.int32))
+        return np.asarray(list(table), dtype=object), np.concatenate([np.zeros(0, np.int32), *codes])
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
 
     @functools.cached_property
+    def vocab(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.words)}
+
+    @functools.cached_property
     def positions(self) -> dict[str, int]:
-        """Chunk id -> row in these arrays."""
+        """Chunk id -> row."""
         return {cid: i for i, cid in enumerate(self.chunk_ids)}
+
+    @property
+    def article_ids(self) -> np.ndarray:
+        return self.article_table[self.article_codes]
+
+    @property
+    def outlets(self) -> np.ndarray:
+        return self.outlet_table[self.outlet_codes]
 
     def mask(self, rule: FilterRule | None) -> np.ndarray | None:
         """Which chunks the filter rule admits (None when there is no rule)."""
-        return None if rule is None else rule.mask(self.date_keys, self.outlets)
+        return None if rule is None else rule.mask(self.date_keys, self.outlet_codes, self.outlet_table)
 
-    @functools.cached_property
-    def document_frequency(self) -> np.ndarray:
-        """How many chunks hold each vocabulary token (by token id)."""
-        if self.model is None:
-            return np.zeros(0, dtype=np.int64)
-        return np.diff(np.asarray(self.model.scores["indptr"]))  # type: ignore[attr-defined]
+    def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, counts) of the live chunks holding a term id."""
+        rows, counts = [], []
+        for segment, to_row in zip(self.segments, self._rows):
+            local, tf = segment.postings(term)
+            row = to_row[local]
+            keep = row >= 0
+            rows.append(row[keep])
+            counts.append(tf[keep])
+        return np.concatenate(rows), np.concatenate(counts)
+
+    def frequency(self, token: str) -> int:
+        """How many chunks hold a stemmed token."""
+        term = self.vocab.get(token)
+        if term is None:
+            return 0
+        if term not in self._df:
+            self._df[term] = len(self.postings(term)[0])
+        return self._df[term]
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a stemmed token, as BM25 weighs it (a token the corpus lacks: the highest)."""
         df, n = self.frequency(token), len(self.chunk_ids)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
-    def frequency(self, token: str) -> int:
-        """How many chunks hold a stemmed token."""
-        vocab = self.model.vocab_dict if self.model is not None else {}  # type: ignore[attr-defined]
-        row = vocab.get(token)
-        return int(self.document_frequency[row]) if row is not None and row < len(self.document_frequency) else 0
+    @functools.cached_property
+    def _norms(self) -> np.ndarray:
+        """BM25's length normalisation per row: k1 (1 - b + b length / average length)."""
+        lengths = self.lengths.astype(np.float64)
+        return K1 * (1 - B + B * lengths / max(lengths.mean(), 1e-9)) if len(lengths) else lengths
 
     @functools.cached_property
     def article_dates(self) -> np.ndarray:
         """The date key of each dated article, oldest first (one entry per article)."""
-        if not len(self.date_keys):
-            return np.zeros(0, dtype=np.int32)
         dated = self.date_keys > 0
-        _, first = np.unique(self.article_ids[dated].astype(str), return_index=True)
+        _, first = np.unique(self.article_codes[dated], return_index=True)
         return np.sort(self.date_keys[dated][first])
 
     @functools.cached_property
@@ -172,36 +426,88 @@ class LexicalIndex:
         return robust_today(self.article_days, now, several, within_days)
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every chunk for ``query`` (zeros when no query word is indexed)."""
-        if self.model is None or not self.chunk_ids:
-            return np.zeros(len(self.chunk_ids), dtype=np.float32)
-        vocab = self.model.vocab_dict  # type: ignore[attr-defined]
-        known = [t for t in tokens(query) if t in vocab]
-        if not known:
-            return np.zeros(len(self.chunk_ids), dtype=np.float32)
-        return np.asarray(self.model.get_scores(known), dtype=np.float32)  # type: ignore[attr-defined]
+        """BM25 score of every chunk for ``query`` (zeros when no query word is indexed); a word the query
+        repeats counts each time, as in bm25s."""
+        out = np.zeros(len(self.chunk_ids), dtype=np.float32)
+        n = len(self.chunk_ids)
+        weights: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for token in tokens(query):
+            term = self.vocab.get(token)
+            if term is None or not n:
+                continue
+            if term not in weights:
+                rows, tf = self.postings(term)
+                self._df[term] = df = len(rows)
+                tf = tf.astype(np.float64)
+                idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+                weights[term] = rows, (idf * tf / (tf + self._norms[rows])).astype(np.float32)
+            rows, weight = weights[term]
+            out[rows] += weight
+        return out
+
+    # -- building and updating --------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, store: Store, version: str) -> LexicalIndex:
+        """Read every chunk from the store and index title + text, as one segment."""
+        builder = _SegmentBuilder({}, [])
+        for chunk in store.iter_chunks():
+            builder.add(chunk["id"], chunk["document"], chunk["metadata"])
+        return cls(version, builder.words, [builder.finish()])
+
+    def updated(self, store: Store, written: Iterable[str], deleted: Iterable[str], version: str) -> LexicalIndex:
+        """This index after one ingest: a new segment with the chunks ``written`` (read back from the store;
+        one deleted since is skipped) that removes the chunks ``deleted`` from the older segments."""
+        words = list(self.words)
+        builder = _SegmentBuilder(dict(self.vocab), words)
+        wanted = sorted(set(written))
+        for start in range(0, len(wanted), FETCH):
+            for cid, text, meta in store.get_chunks(wanted[start:start + FETCH]):
+                builder.add(cid, text, meta)
+        segments = [*self.segments, builder.finish(deleted)]
+        if len(segments) > MAX_SEGMENTS:
+            segments = self._merged(segments)
+        return LexicalIndex(version, words, segments, self.lineage, self.saved_words, self.saved_bytes)
+
+    @staticmethod
+    def _merged(segments: list[Segment]) -> list[Segment]:
+        """The newer segments as one; all of them as one when the newer ones hold half as many rows as the first."""
+        live = _live(segments)
+        first = 0 if int(live[0].sum()) <= 2 * sum(int(a.sum()) for a in live[1:]) else 1
+        merged = _merge(segments[first:], live[first:], keep_deleted=first > 0)
+        return [*segments[:first], merged]
 
     # -- persistence ----------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Write to a temporary folder, then swap it in, so readers never see half an index."""
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        if self.model is not None:
-            self.model.save(str(tmp / "bm25"), show_progress=False)  # type: ignore[attr-defined]
-        np.save(tmp / "date_keys.npy", self.date_keys)
-        fields = (self.version, self.chunk_ids, self.article_ids.tolist(), self.outlets.tolist())
-        (tmp / "meta.json").write_text(json.dumps({
-            **dict(zip(("version", "chunk_ids", "article_ids", "outlets"), fields)),
-            "digest": _digest(*fields, self.date_keys), "tokens": TOKENS,
-        }))
-        old = folder.with_name(folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        """Commit this index to ``folder``: its unsaved segments and words first, then ``meta.json`` in one
+        replace, then remove the files no longer named. One saver at a time (a lock beside the folder)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder.with_name(folder.name + ".lock"))):
+            words_file = folder / f"terms-{self.lineage}.txt"
+            new = "".join(f"{w}\n" for w in self.words[self.saved_words:]).encode()
+            with open(words_file, "ab" if self.saved_words else "wb") as out:
+                out.truncate(self.saved_bytes)
+                out.seek(self.saved_bytes)
+                out.write(new)
+                out.flush()
+                os.fsync(out.fileno())
+            for segment in self.segments:
+                if not segment.saved:
+                    segment.write(folder)
+            entries = [{"name": s.name, "rows": len(s), "deleted": len(s.deleted), "digest": s.digest}
+                       for s in self.segments]
+            size = self.saved_bytes + len(new)
+            meta = {"format": FORMAT, "tokens": TOKENS, "version": self.version, "terms_file": words_file.name,
+                    "terms": len(self.words), "terms_bytes": size, "segments": entries}
+            _commit(folder, meta)
+            self.saved_words, self.saved_bytes = len(self.words), size
+            for segment in self.segments:
+                segment.saved = True
+            named = {"meta.json", words_file.name, *(f"{s.name}.npz" for s in self.segments)}
+            for path in folder.iterdir():
+                if path.name not in named:
+                    _remove(path)
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex | None:
@@ -209,81 +515,121 @@ class LexicalIndex:
         return cls.read(folder)[0]
 
     @classmethod
-    def read(cls, folder: Path) -> tuple[LexicalIndex | None, str]:
-        """The saved index and "", or None and what is wrong with the files ("" when none was saved).
+    def read(cls, folder: Path, known: LexicalIndex | None = None) -> tuple[LexicalIndex | None, str]:
+        """The saved index and "", or None and what is wrong with the files ("" when none was saved, or one in
+        an older layout or by an older word splitter, which is simply rebuilt). Segments and words of a
+        ``known`` index of the same lineage (one loaded earlier) are reused, not read again: a process that
+        loaded the index reads only what later commits added.
 
-        Any damage counts: a missing file, JSON that does not parse or holds the wrong types, arrays whose
-        lengths disagree with the chunk ids, a BM25 model that does not load or counts other documents.
+        Any damage counts: a missing file, JSON that does not parse or holds the wrong types, a digest that
+        does not match, a term file shorter than the commit says, a segment that does not load or whose
+        arrays disagree with each other or with the commit.
         """
-        if not folder.exists():
+        if not folder.exists() or not any(folder.iterdir()):
             return None, ""
         try:
-            meta = _read_file(folder / "meta.json", json.loads)
-            version, chunk_ids, article_ids, outlets = _meta_fields(meta)
-            date_keys = _read_file(folder / "date_keys.npy", lambda path: np.load(path, allow_pickle=False))
+            meta = json.loads((folder / "meta.json").read_text())
+        except FileNotFoundError:
+            return None, "meta.json is missing"
+        except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            return None, f"meta.json does not parse ({type(exc).__name__}: {exc})"
+        if not isinstance(meta, dict):
+            return None, f"meta.json holds {type(meta).__name__}, not an object"
+        if meta.get("format") != FORMAT or meta.get("tokens") != TOKENS:
+            log.info("the lexical index at %s was saved in an older layout or by an older word splitter; "
+                     "rebuilding it", folder)
+            return None, ""
+        problem = _meta_problem(meta)
+        if problem:
+            return None, problem
+        try:
+            lineage = meta["terms_file"][len("terms-"):-len(".txt")]
+            if known is None or known.lineage != lineage or known.saved_bytes > meta["terms_bytes"]:
+                known = None
+            have = known.words[:known.saved_words] if known else []
+            words = _read_words(folder / meta["terms_file"], meta["terms"], meta["terms_bytes"], have,
+                                known.saved_bytes if known else 0)
+            loaded = {s.name: s for s in known.segments if s.saved} if known else {}
+            segments = []
+            for entry in meta["segments"]:
+                segment = loaded.get(entry["name"])
+                if segment is None or len(segment) != entry["rows"] or segment.digest != entry.get("digest"):
+                    segment = Segment.read(folder, entry, len(words))
+                segments.append(segment)
         except ValueError as exc:
             return None, str(exc)
-        n = len(chunk_ids)
-        if date_keys.ndim != 1 or date_keys.dtype.kind not in "iu" or len(date_keys) != n:
-            return None, f"date_keys.npy holds {date_keys.shape} {date_keys.dtype} values for {n} chunk ids"
-        if "digest" not in meta:
-            log.info("the lexical index at %s predates digests; rebuilding it", folder)
-            return None, ""
-        if meta["digest"] != _digest(version, chunk_ids, article_ids, outlets, date_keys):
-            return None, "meta.json or date_keys.npy was changed after it was written (digest mismatch)"
-        if meta.get("tokens") != TOKENS:
-            log.info("the lexical index at %s was built with an older word splitter; rebuilding it", folder)
-            return None, ""
-        model = None
-        if n:
-            try:
-                import bm25s
+        return cls(meta["version"], words, segments, lineage, len(words), meta["terms_bytes"]), ""
 
-                logging.getLogger("bm25s").setLevel(logging.WARNING)
-                model = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
-                docs = int(model.scores["num_docs"])
-            except Exception as exc:  # noqa: BLE001 - bm25s raises many types for damaged files
-                return None, f"the BM25 model in {folder / 'bm25'} does not load ({type(exc).__name__}: {exc})"
-            if docs != n:
-                return None, f"the BM25 model counts {docs} documents but meta.json lists {n} chunk ids"
-        return cls(version, chunk_ids, np.asarray(article_ids, dtype=object), date_keys.astype(np.int32),
-                   np.asarray(outlets, dtype=object), model), ""
 
-    @classmethod
-    def build(cls, store: Store, version: str) -> LexicalIndex:
-        """Read every chunk from the store and index title + text."""
-        import bm25s
+def _commit(folder: Path, meta: Mapping[str, Any]) -> None:
+    """Replace ``meta.json`` in one step: the moment the files written before it become the index."""
+    tmp = folder / "meta.json.tmp"
+    with tmp.open("w") as out:
+        out.write(json.dumps({**meta, "digest": _meta_digest(meta)}))
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(folder / "meta.json")
 
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
-        chunk_ids: list[str] = []
-        article_ids: list[str] = []
-        date_keys: list[int] = []
-        outlets: list[str] = []
-        # Token ids, not token strings: the index of a large corpus is built without holding every word.
-        vocab: dict[str, int] = {}
-        corpus: list[np.ndarray] = []
-        for chunk in store.iter_chunks():
-            meta = chunk["metadata"]
-            chunk_ids.append(chunk["id"])
-            article_ids.append(str(meta.get("article_id", "")))
-            date_keys.append(int(meta.get("published_key", 0) or 0))
-            outlets.append(str(meta.get("outlet_key", "")))
-            words = tokens(f"{meta.get('title', '')}\n{chunk['document'] or ''}") or ["_"]
-            corpus.append(np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.int32, count=len(words)))
-        model = None
-        if corpus:
-            model = bm25s.BM25()
-            model.index((corpus, vocab), show_progress=False)
-        return cls(version, chunk_ids, np.asarray(article_ids, dtype=object), np.asarray(date_keys, dtype=np.int32),
-                   np.asarray(outlets, dtype=object), model)
+
+def _meta_digest(meta: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "digest"}, sort_keys=True).encode()).hexdigest()
+
+
+def _meta_problem(meta: Mapping[str, Any]) -> str:
+    """What is wrong with meta.json's fields, or ""."""
+    expected = {"version": str, "terms_file": str, "terms": int, "terms_bytes": int, "segments": list, "digest": str}
+    for key, kind in expected.items():
+        if not isinstance(meta.get(key), kind):
+            return f"meta.json: {key} is {'missing' if key not in meta else type(meta[key]).__name__}, not {kind.__name__}"
+    for entry in meta["segments"]:
+        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("rows"), int)
+                and isinstance(entry.get("deleted"), int) and "/" not in entry["name"]):
+            return "meta.json: a segment entry is not a name with row and deletion counts"
+    if "/" in meta["terms_file"] or not meta["terms_file"].startswith("terms-"):
+        return f"meta.json: {meta['terms_file']!r} is not a term file's name"
+    if meta["digest"] != _meta_digest(meta):
+        return "meta.json was changed after it was written (digest mismatch)"
+    return ""
+
+
+def _read_words(path: Path, count: int, size: int, have: list[str], have_bytes: int) -> list[str]:
+    """The first ``count`` words of a term file (``size`` bytes), of which the first ``have`` (``have_bytes``)
+    are known already; ValueError naming what is wrong."""
+    try:
+        with path.open("rb") as source:
+            source.seek(have_bytes)
+            data = source.read(size - have_bytes)
+    except FileNotFoundError:
+        raise ValueError(f"{path.name} is missing") from None
+    except OSError as exc:
+        raise ValueError(f"{path.name} does not read ({exc})") from None
+    try:
+        words = data.decode().split("\n")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path.name} does not decode ({exc})") from None
+    if len(data) != size - have_bytes or words[-1] != "" or len(have) + len(words) - 1 != count:
+        raise ValueError(f"{path.name} holds {len(have) + len(words) - 1} words in {have_bytes + len(data)} bytes, "
+                         f"not the {count} in {size} bytes meta.json names")
+    return have + words[:-1]
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError as exc:
+        log.info("could not remove %s from the lexical index: %s", path, exc)
 
 
 class LexicalCache:
-    """The current LexicalIndex of one store: loaded from disk, rebuilt only when the store changed.
+    """The current LexicalIndex of one store: loaded from disk, updated or rebuilt only when the store changed.
 
-    Invariant: :meth:`get` returns an index built from the store at its current version. A saved index
-    is used only if its files are whole, its version is the store's and it holds as many chunks as
-    Chroma; a damaged one is rebuilt, logged as a warning naming the damage and listed in ``repairs``.
+    Invariant: :meth:`get` returns an index of the store at its current version. A saved index is used only
+    if its files are whole, its version is the store's and it holds as many chunks as Chroma; a damaged one
+    is rebuilt, logged as a warning naming the damage and listed in ``repairs``. After an ingest,
+    :meth:`refresh` given the run's :class:`rag.store.ChunkChanges` adds a segment instead of rebuilding.
     """
 
     def __init__(self, store: Store, folder: Path) -> None:
@@ -291,6 +637,7 @@ class LexicalCache:
         self.folder = folder
         self.repairs: list[str] = []  # what was found wrong with the saved index and rebuilt, in words
         self.saved = ""  # the store version of the index on disk, once read or written whole by this cache
+        self.updated = False  # whether the last refresh added a segment rather than rebuilding
         self._index: LexicalIndex | None = None
         self._lock = threading.Lock()
 
@@ -302,7 +649,7 @@ class LexicalCache:
         with self._lock:
             if self._index is not None and self._index.version == version:
                 return self._index
-            index, problem = LexicalIndex.read(self.folder)
+            index, problem = LexicalIndex.read(self.folder, self._index)
             if index is not None and index.version == version and len(index) != (held := self.store.count_chunks()):
                 problem = f"it holds {len(index)} chunks but Chroma holds {held}"
             if problem:
@@ -311,24 +658,48 @@ class LexicalCache:
             if problem or index is None or index.version != version:
                 log.info("building the BM25 index for store version %s", version or "(empty)")
                 index = LexicalIndex.build(self.store, version)
-                try:
-                    index.save(self.folder)
-                    self.saved = version
-                except OSError as exc:
-                    log.warning("could not save the BM25 index to %s: %s", self.folder, exc)
+                self._save(index)
             else:
                 self.saved = version
             self._index = index
             return index
+
+    def _save(self, index: LexicalIndex) -> None:
+        try:
+            index.save(self.folder)
+            self.saved = index.version
+        except OSError as exc:
+            log.warning("could not save the BM25 index to %s: %s", self.folder, exc)
 
     def current(self) -> LexicalIndex:
         """The index last loaded (loading it if none), without asking the store for its version: for the
         lookups that follow a search within one question, which would otherwise read Chroma once per word."""
         return self._index or self.get()
 
-    def refresh(self) -> LexicalIndex:
-        """Make sure the saved index matches the store now (after an ingest), so the next query does not pay."""
-        return self.get(self.store.version())
+    def refresh(self, changes: ChunkChanges | None = None) -> LexicalIndex:
+        """Make sure the saved index matches the store now (after an ingest), so the next query does not pay.
+
+        With the ``changes`` one run made since the store version ``changes.since``, and an index of that
+        version (in memory or whole on disk), only those chunks are indexed, as a new segment; otherwise,
+        or if the result does not hold as many chunks as Chroma, the index is rebuilt."""
+        version = self.store.version()
+        self.updated = False
+        if changes is None or not changes.since or changes.since == version:
+            return self.get(version)
+        with self._lock:
+            base = self._index if self._index is not None and self._index.version == changes.since else None
+            if base is None:
+                base = LexicalIndex.read(self.folder, self._index)[0]
+            if base is not None and base.version == changes.since and len(changes.written) < max(len(base), 1):
+                index = base.updated(self.store, changes.written, changes.deleted, version)
+                held = self.store.count_chunks()
+                if len(index) == held:
+                    self._save(index)
+                    self._index, self.updated = index, True
+                    return index
+                log.warning("the lexical index updated for this ingest holds %d chunks but Chroma holds %d; "
+                            "rebuilding it", len(index), held)
+        return self.get(version)
 
 
 def lexical_cache(settings: Settings, store: Store) -> LexicalCache:

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,6 +69,16 @@ def _batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
+@dataclass
+class ChunkChanges:
+    """The chunk ids written and deleted through one Store since the store version ``since``: what an ingest
+    hands the lexical index, so that it indexes only those (:meth:`rag.lexical.LexicalCache.refresh`)."""
+
+    since: str = ""
+    written: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+
+
 class Store:
     """The Chroma index of chunks plus the article manifest."""
 
@@ -97,6 +107,7 @@ class Store:
                 "[paths] index_dir / [store] collection and re-ingest"
             )
         self._max_batch = max(1, min(self.client.get_max_batch_size(), 4000))
+        self.changes = ChunkChanges()
 
     # -- connection --------------------------------------------------------------------
 
@@ -206,6 +217,8 @@ class Store:
     def upsert_chunks(self, ids: Sequence[str], embeddings: np.ndarray, documents: Sequence[str | None],
                       metadatas: Sequence[Mapping[str, Any]]) -> None:
         """Write chunks; each one's text goes into its metadata (see the module docstring)."""
+        self.changes.written.update(ids)
+        self.changes.deleted.difference_update(ids)
         for start in range(0, len(ids), self._max_batch):
             end = start + self._max_batch
             self.chunks.upsert(
@@ -221,6 +234,8 @@ class Store:
         if keep_hash:
             where = {"$and": [where, {"article_hash": {"$ne": keep_hash}}]}
         stale = self.chunks.get(where=where, include=[])["ids"]
+        self.changes.deleted.update(stale)
+        self.changes.written.difference_update(stale)
         for batch in _batched(stale, self._max_batch):
             self.chunks.delete(ids=list(batch))
         return len(stale)
@@ -394,6 +409,11 @@ class Store:
             embedding_model=str((self.chunks.metadata or {}).get("embedding_model", self.embedding_model)),
             interrupted=marker.interruption(self.settings.index_dir, sum(r.status == "pending" for r in records.values())),
         )
+
+    def track_changes(self) -> ChunkChanges:
+        """Start recording the chunks written and deleted from now on (see :class:`ChunkChanges`)."""
+        self.changes = ChunkChanges(self.version())
+        return self.changes
 
     @_guarded
     def touch(self) -> str:

@@ -73,7 +73,8 @@ KILL_AT = r"""
 import os, signal, sys
 from ingest import lastrun
 from rag import lexical, marker, store
-owner = {"Store": store.Store, "LexicalIndex": lexical.LexicalIndex, "marker": marker, "lastrun": lastrun}[sys.argv[1]]
+owner = {"Store": store.Store, "LexicalIndex": lexical.LexicalIndex, "Segment": lexical.Segment, "lexical": lexical,
+         "marker": marker, "lastrun": lastrun}[sys.argv[1]]
 name, nth, calls = sys.argv[2], int(sys.argv[3]), [0]
 original = getattr(owner, name)
 def kill_on_nth(*args, **kwargs):
@@ -150,7 +151,9 @@ KILL_POINTS = [
     ("Store", "upsert_chunks", 2),  # some batches written
     ("Store", "delete_article_chunks", 1),  # an edited article's new chunks in, the old ones not yet out
     ("Store", "touch", 2),  # every chunk and record written, the closing version bump not yet
-    ("LexicalIndex", "save", 1),  # the lexical index rebuilt in memory, not yet saved
+    ("LexicalIndex", "save", 1),  # the lexical index updated in memory, not yet saved
+    ("Segment", "write", 1),  # the update's new words appended to the term file, its segment not yet written
+    ("lexical", "_commit", 1),  # the update's segment written, meta.json not yet replaced
     ("marker", "finish", 1),  # everything done but the marker's removal
 ]
 

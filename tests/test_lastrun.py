@@ -28,7 +28,7 @@ from .test_crash import forget_store
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("chromadb", "onnxruntime", "torch", "sentence_transformers", "transformers", "numpy", "bm25s", "tokenizers")
+HEAVY = ("chromadb", "onnxruntime", "torch", "sentence_transformers", "transformers", "numpy", "tokenizers")
 ARTICLE_COUNT = 6  # in tests/data/articles
 
 # ``newsrag`` in a child, then the heavy modules it imported, as JSON on the last line of stderr
@@ -70,6 +70,10 @@ def same_size_edit(path: Path) -> None:
 
 def lexical_folder(settings) -> Path:
     return settings.index_dir / "bm25" / settings.store.collection
+
+
+def _term_file(settings) -> Path:
+    return lexical_folder(settings) / json.loads((lexical_folder(settings) / "meta.json").read_text())["terms_file"]
 
 
 # Each change: what it does to (settings, folder), returning the settings and paths the check runs with,
@@ -132,7 +136,7 @@ CHANGES = {
     "a marker left by a killed run": (_index(_marker_only), "did not finish"),
     "an ingest by an older newsrag": (_index(_older_newsrag_run), "index folder changed"),
     "the lexical index deleted": (_index(lambda s: shutil.rmtree(lexical_folder(s))), "lexical index changed"),
-    "the lexical index damaged": (_index(lambda s: (lexical_folder(s) / "bm25" / "vocab.index.json").write_text("{oops")),
+    "the lexical index damaged": (_index(lambda s: _term_file(s).write_text("{oops")),
                                   "lexical index changed"),
     "the record damaged": (_index(_damage_record), "damaged"),
     "the record deleted": (_index(lambda s: lastrun.location(s).unlink()), "no last-run file"),

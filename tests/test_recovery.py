@@ -45,20 +45,42 @@ def _write_meta(folder: Path, **changes: object) -> None:
     (folder / "meta.json").write_text(json.dumps({**_meta(folder), **changes}))
 
 
+def _segment(folder: Path) -> Path:
+    return folder / f"{_meta(folder)['segments'][0]['name']}.npz"
+
+
+def _terms(folder: Path) -> Path:
+    return folder / _meta(folder)["terms_file"]
+
+
+def _rewrite_segment(folder: Path, change) -> None:
+    """Write the first segment again with ``change(arrays)`` applied: a whole, loadable file that says something else."""
+    path = _segment(folder)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(change(arrays))
+    np.savez(path, **arrays)
+
+
+def _stranger(arrays: dict) -> dict:
+    ids = arrays["ids"].tobytes().decode().split("\n")
+    return {"ids": np.frombuffer("\n".join(["stranger", *ids[1:]]).encode(), dtype=np.uint8)}
+
+
 DAMAGE = {
-    "not JSON": lambda f: (f / "meta.json").write_text('{"version": "abc", "chunk_ids": ['),
+    "not JSON": lambda f: (f / "meta.json").write_text('{"version": "abc", "segments": ['),
     "a list": lambda f: (f / "meta.json").write_text("[]"),
     "version a number": lambda f: _write_meta(f, version=12),
-    "chunk ids a string": lambda f: _write_meta(f, chunk_ids="c1,c2"),
-    "an id missing": lambda f: _write_meta(f, chunk_ids=_meta(f)["chunk_ids"][1:]),
-    "every list one short": lambda f: _write_meta(f, **{k: _meta(f)[k][1:] for k in ("chunk_ids", "article_ids", "outlets")}),
+    "segments a string": lambda f: _write_meta(f, segments="seg-1"),
+    "a segment one chunk short": lambda f: _write_meta(f, segments=[{**e, "rows": e["rows"] - 1} for e in _meta(f)["segments"]]),
     "meta.json deleted": lambda f: (f / "meta.json").unlink(),
-    "date keys deleted": lambda f: (f / "date_keys.npy").unlink(),
-    "date keys garbage": lambda f: (f / "date_keys.npy").write_bytes(b"\x93NUMPY garbage"),
-    "date keys floats": lambda f: np.save(f / "date_keys.npy", np.zeros(len(_meta(f)["chunk_ids"]), dtype=np.float64)),
-    "BM25 model deleted": lambda f: shutil.rmtree(f / "bm25"),
-    "BM25 vocabulary garbage": lambda f: (f / "bm25" / "vocab.index.json").write_text("{oops"),
-    "an id swapped for a stranger": lambda f: _write_meta(f, chunk_ids=["stranger", *_meta(f)["chunk_ids"][1:]]),
+    "segment deleted": lambda f: _segment(f).unlink(),
+    "segment garbage": lambda f: _segment(f).write_bytes(b"PK\x03\x04 garbage"),
+    "segment dates floats": lambda f: _rewrite_segment(f, lambda a: {"dates": a["dates"].astype(np.float64)}),
+    "segment postings cut": lambda f: _rewrite_segment(f, lambda a: {"rows": a["rows"][:-1]}),
+    "term file deleted": lambda f: _terms(f).unlink(),
+    "term file garbage": lambda f: _terms(f).write_text("{oops"),
+    "an id swapped for a stranger": lambda f: _rewrite_segment(f, _stranger),
 }
 
 

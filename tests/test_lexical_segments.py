@@ -1,0 +1,171 @@
+"""The lexical index in segments: an update indexes only what an ingest wrote, yet ranks exactly as an index
+built afresh (bm25s over the live chunks is the reference), through deletions, merges, saves and reloads."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import bm25s
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from ingest.index import ingest_paths
+from rag import lexical
+from rag.lexical import LexicalIndex, tokens
+from rag.store import open_store
+
+from .conftest import make_settings
+from .test_crash import saved_lexical_agrees
+
+WORDS = ["harbour", "ferry", "council", "strike", "tram", "budget", "minister", "election", "flood", "bridge",
+         "festival", "vaccine", "court", "tariff", "drought", "museum", "airline", "pension", "rail", "wildfire",
+         "merger", "stadium", "protest", "senate"]
+QUERIES = ["ferry strike", "council budget minister", "flood bridge flood", "museum festival tram",
+           "senate pension merger airline", "wildfire drought", "court tariff", "unknownword"]
+
+
+class Chunks:
+    """The store's seam as the lexical index uses it: every chunk, or the chunks of some ids."""
+
+    def __init__(self, chunks: dict[str, tuple[str, dict]]) -> None:
+        self.chunks = chunks
+
+    def iter_chunks(self):
+        return ({"id": cid, "document": text, "metadata": meta} for cid, (text, meta) in self.chunks.items())
+
+    def get_chunks(self, ids):
+        return [(cid, *self.chunks[cid]) for cid in ids if cid in self.chunks]
+
+
+def chunk(rng: random.Random, n: int) -> tuple[str, dict]:
+    text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 40)))
+    return text, {"title": rng.choice(WORDS).title(), "article_id": f"a{n % 17}", "outlet_key": f"o{n % 3}",
+                  "published_key": 20240100 + n % 28 + 1}
+
+
+def reference_scores(index: LexicalIndex, chunks: dict[str, tuple[str, dict]], query: str) -> np.ndarray:
+    """bm25s's scores over the same live chunks, in the index's row order."""
+    vocab: dict[str, int] = {}
+    ids = list(chunks)
+    corpus = [np.array([vocab.setdefault(w, len(vocab)) for w in tokens(f"{m['title']}\n{t}") or ["_"]],
+                       dtype=np.int32) for t, m in chunks.values()]
+    model = bm25s.BM25()
+    model.index((corpus, vocab), show_progress=False)
+    known = [w for w in tokens(query) if w in model.vocab_dict]
+    scores = model.get_scores(known) if known else np.zeros(len(ids))
+    out = np.zeros(len(ids), dtype=np.float32)
+    out[[index.positions[cid] for cid in ids]] = scores
+    return out
+
+
+def agrees(index: LexicalIndex, chunks: dict[str, tuple[str, dict]]) -> None:
+    assert sorted(index.chunk_ids) == sorted(chunks)
+    for query in QUERIES:
+        np.testing.assert_allclose(index.scores(query), reference_scores(index, chunks, query), rtol=1e-5, atol=1e-5)
+    for word in ("ferry", "unknownword"):
+        stem = tokens(word)[0] if tokens(word) else word
+        assert index.frequency(stem) == sum(stem in tokens(f"{m['title']}\n{t}") for t, m in chunks.values())
+    row = {cid: i for i, cid in enumerate(index.chunk_ids)}
+    for cid, (_, meta) in chunks.items():
+        assert index.date_keys[row[cid]] == int(meta.get("published_key", 0) or 0)
+        assert index.outlets[row[cid]] == meta.get("outlet_key", "") and index.article_ids[row[cid]] == meta["article_id"]
+
+
+@pytest.mark.unit
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), steps=st.integers(1, 8), max_segments=st.integers(2, 5))
+def test_updates_rank_as_an_index_built_afresh(tmp_path_factory, monkeypatch, seed, steps, max_segments):
+    monkeypatch.setattr(lexical, "MAX_SEGMENTS", max_segments)
+    rng = random.Random(seed)
+    folder = tmp_path_factory.mktemp("lexical") / "index"
+    live = {f"c{n}": chunk(rng, n) for n in range(rng.randint(1, 30))}
+    index = LexicalIndex.build(Chunks(live), "v0")
+    index.save(folder)
+    serial = len(live)
+    for step in range(1, steps + 1):
+        written, deleted = set(), set()
+        for cid in rng.sample(sorted(live), k=min(len(live), rng.randint(0, 5))):  # deleted, some written again
+            deleted.add(cid)
+            del live[cid]
+            if rng.random() < 0.3:
+                live[cid] = chunk(rng, serial)
+                written.add(cid)
+                deleted.discard(cid)
+        for _ in range(rng.randint(0, 6)):
+            serial += 1
+            live[f"c{serial}"] = chunk(rng, serial)
+            written.add(f"c{serial}")
+        index = index.updated(Chunks(live), written, deleted, f"v{step}")
+        assert len(index.segments) <= max_segments
+        index.save(folder)
+        if not live:
+            assert len(index) == 0 and not index.scores("ferry").any()
+            continue
+        agrees(index, live)
+        again, problem = LexicalIndex.read(folder)
+        assert again is not None and not problem and again.version == f"v{step}"
+        assert again.chunk_ids == index.chunk_ids
+        agrees(again, live)
+        index = again if rng.random() < 0.5 else index  # updates continue from memory or from disk
+    meta = json.loads((folder / "meta.json").read_text())
+    named = {"meta.json", meta["terms_file"], *(f"{s['name']}.npz" for s in meta["segments"])}
+    assert {p.name for p in folder.iterdir()} == named  # replaced segments and old term files are gone
+
+
+@pytest.mark.unit
+def test_a_reader_reads_only_what_later_commits_added(tmp_path):
+    rng = random.Random(3)
+    live = {f"c{n}": chunk(rng, n) for n in range(40)}
+    folder = tmp_path / "index"
+    LexicalIndex.build(Chunks(live), "v0").save(folder)
+    reader = LexicalIndex.load(folder)  # another process's copy
+    writer = LexicalIndex.load(folder)
+    live["c99"] = ("glowfish harbour " * 3, {"title": "Glowfish", "article_id": "a99", "outlet_key": "o1",
+                                            "published_key": 20240301})
+    del live["c3"]
+    writer.updated(Chunks(live), {"c99"}, {"c3"}, "v1").save(folder)
+    again, problem = LexicalIndex.read(folder, reader)
+    assert again is not None and not problem and again.version == "v1"
+    assert again.segments[0] is reader.segments[0] and len(again.segments) == 2  # the first segment not read again
+    assert again.words[:len(reader.words)] == reader.words and "glowfish" in again.words
+    agrees(again, live)
+    (folder / json.loads((folder / "meta.json").read_text())["terms_file"]).write_bytes(b"cut")
+    assert LexicalIndex.read(folder, reader)[0] is None  # the words it would read are damaged: said, not used
+
+
+@pytest.mark.integration
+def test_an_ingest_adds_a_segment_and_never_rebuilds(tmp_path, embedder, monkeypatch):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for n, topic in enumerate(["ferry timetable", "council budget", "tram line", "museum opening"]):
+        (folder / f"story_{n}.txt").write_text(
+            f"Quillport {topic}\n\nThe {topic} in Quillport was the talk of the week, officials said on "
+            f"Monday, as residents asked what the {topic} would change. " * 3)
+    settings = make_settings(tmp_path, folder)
+    ingest_paths([folder], settings, embedder=embedder)
+    lexical_folder = settings.index_dir / "bm25" / settings.store.collection
+    assert len(json.loads((lexical_folder / "meta.json").read_text())["segments"]) == 1
+
+    def rebuilt(*args, **kwargs):
+        raise AssertionError("the lexical index was rebuilt for an update")
+
+    monkeypatch.setattr(LexicalIndex, "build", classmethod(rebuilt))
+    (folder / "story_1.txt").write_text("Quillport council budget\n\nThe council of Quillport cut its budget "
+                                        "for the harbour by a third, the treasurer said on Tuesday. " * 3)
+    (folder / "story_2.txt").unlink()
+    (folder / "story_9.txt").write_text("Glowfish return to Quillport\n\nThe glowfish came back to the bay of "
+                                        "Quillport this spring, fishermen said, after five quiet years. " * 3)
+    report = ingest_paths([folder], settings, embedder=embedder, prune=True)
+    assert report.totals["added"] == 1 and report.totals["updated"] == 1 and not report.failed
+    meta = json.loads((lexical_folder / "meta.json").read_text())
+    assert len(meta["segments"]) == 2 and meta["segments"][1]["deleted"] > 0
+    store = open_store(settings, embedder.name)
+    saved_lexical_agrees(settings, store)
+    saved = LexicalIndex.load(lexical_folder)
+    live = {c["id"]: (c["document"], c["metadata"]) for c in store.iter_chunks()}
+    agrees(saved, live)
+    assert saved.frequency(tokens("tram")[0]) == 0 and saved.frequency(tokens("glowfish")[0]) > 0
