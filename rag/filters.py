@@ -1,9 +1,9 @@
 """One implementation of the explicit filters (date range, outlets), rendered for both retrieval paths.
 
 ``FilterRule.of(filters)`` compiles a :class:`rag.schema.Filters` once into integer
-date keys and outlet keys; ``where()`` renders it as a Chroma ``where`` clause for
-the dense search and ``mask()`` as a boolean mask over the lexical index's per-chunk
-columns. Both say the same thing: an undated chunk never passes a date bound.
+date keys and outlet keys, and ``mask()`` renders it as a boolean mask over the lexical
+index's per-chunk columns; the dense search keeps the chunks that mask admits (see
+:meth:`rag.retrieve.Retriever._dense`). An undated chunk never passes a date bound.
 Explicit filters are exact; dates read from a question are a ranking signal
 (:mod:`rag.retrieve`), never a filter. An outlet is matched by its canonical name, so
 the retriever first :func:`resolved` what the user typed through the outlet table the
@@ -13,7 +13,6 @@ index was built with ("cnn.com", "CNN Wire" and "cnn" all select "CNN").
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
@@ -43,22 +42,6 @@ class FilterRule:
         return cls(date_key(filters.since) if filters.since else None,
                    date_key(filters.until) if filters.until else None,
                    tuple(outlet_key(o) for o in filters.outlets), undated)
-
-    def where(self) -> dict[str, Any] | None:
-        """The Chroma ``where`` clause (of an exact rule: Chroma cannot select chunks that lack a date)."""
-        if self.undated:
-            raise ValueError("a rule that admits undated chunks has no Chroma where clause")
-        conditions: list[dict[str, Any]] = []
-        if self.since is not None:
-            conditions.append({"published_key": {"$gte": self.since}})
-        if self.until is not None:
-            conditions.append({"published_key": {"$lte": self.until}})
-            conditions.append({"published_key": {"$gt": 0}})
-        if self.outlets:
-            conditions.append({"outlet_key": {"$in": list(self.outlets)}})
-        if not conditions:
-            return None
-        return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
     def mask(self, date_keys: np.ndarray, outlet_codes: np.ndarray, outlet_table: np.ndarray) -> np.ndarray:
         """Which rows (chunks) pass, given per-row date keys (0 = undated) and outlets (each row's position in

@@ -199,9 +199,10 @@ class Retriever:
 
     def _dense(self, vector: np.ndarray, filters: Filters, depth: int, index: LexicalIndex,
                exact: bool = True, undated: bool = False) -> list[tuple[str, float]]:
-        """Dense candidates as (chunk id, similarity). Chroma's ``where`` search is slow, so a filter admitting at
-        least 10% of chunks (or any filter, when ``exact`` is False: the date pool only adds candidates) is applied
-        to a deeper unfiltered search; a narrow exact filter goes to Chroma as a ``where`` clause.
+        """Dense candidates as (chunk id, similarity). A filter admitting at least 10% of chunks (or any filter,
+        when ``exact`` is False: the date pool only adds candidates) is applied to a deeper unfiltered search; a
+        narrow exact filter searches among the chunk ids the lexical index's mask admits. (Chroma's own ``where``
+        clause on a date range took 450-600 ms at 100k chunks; the same search among the admitted ids 6-10 ms.)
         ``undated``: undated chunks pass date bounds."""
         rule = FilterRule.of(filters, undated=undated)
         mask = index.mask(rule)
@@ -217,7 +218,7 @@ class Retriever:
                     if (row := index.positions.get(cid)) is not None and mask[row]][:depth]
             if not exact or len(kept) >= min(depth, admitted):
                 return kept
-        return self.store.nearest(vector, min(depth, admitted), rule.where())
+        return self.store.nearest(vector, min(depth, admitted), among=[index.chunk_ids[i] for i in np.flatnonzero(mask)])
 
     def _lexical(self, query: str, filters: Filters, index: LexicalIndex, depth: int,
                  undated: bool = False) -> list[tuple[str, float]]:

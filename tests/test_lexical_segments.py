@@ -169,3 +169,37 @@ def test_an_ingest_adds_a_segment_and_never_rebuilds(tmp_path, embedder, monkeyp
     live = {c["id"]: (c["document"], c["metadata"]) for c in store.iter_chunks()}
     agrees(saved, live)
     assert saved.frequency(tokens("tram")[0]) == 0 and saved.frequency(tokens("glowfish")[0]) > 0
+
+
+@pytest.mark.integration
+def test_a_narrow_filter_searches_among_exactly_the_chunks_it_admits(tmp_path, embedder):
+    """A filter admitting under a tenth of the chunks: the dense candidates are the admitted chunks nearest the
+    question, in order, as a brute-force search over them finds them."""
+    from datetime import date
+
+    from ingest.index import ingest_articles
+    from rag.filters import FilterRule
+    from rag.retrieve import BROAD_FILTER, Retriever
+    from rag.schema import Article, Filters
+
+    rng = random.Random(5)
+    articles = [Article(key=f"file:a{n}", title=f"{rng.choice(WORDS).title()} report {n}",
+                        text=" ".join(rng.choice(WORDS) for _ in range(60)) + f". Report number {n}.",
+                        source=f"a{n}.txt", published=date(2024, 1 + n % 12, 10), outlet=f"Outlet {n % 12}")
+               for n in range(36)]
+    settings = make_settings(tmp_path)
+    ingest_articles(articles, settings, embedder=embedder)
+    store = open_store(settings, embedder.name)
+    retriever = Retriever(settings, store, embedder)
+    index = retriever.lexical.get()
+    vectors = {cid: np.asarray(vec) for got in store.pages(500, ("embeddings",))
+               for cid, vec in zip(got["ids"], got["embeddings"])}
+    query = np.asarray(embedder.embed_query("harbour ferry strike"), dtype=np.float32)
+    for filters in (Filters(outlets=("Outlet 3",)), Filters(since=date(2024, 5, 1), until=date(2024, 5, 31))):
+        mask = index.mask(FilterRule.of(filters))
+        assert 0 < mask.mean() < BROAD_FILTER
+        admitted = [index.chunk_ids[i] for i in np.flatnonzero(mask)]
+        expected = sorted(admitted, key=lambda cid: -float(vectors[cid] @ query))
+        got = retriever._dense(query, filters, 50, index)
+        assert [cid for cid, _ in got] == expected
+        assert [sim for _, sim in got] == pytest.approx([float(vectors[c] @ query) for c in expected], abs=1e-4)
