@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from rag.config import load_settings  # noqa: E402
 from rag.embed import get_embedder  # noqa: E402
-from rag.store import open_store  # noqa: E402
-from rag.stories import open_table  # noqa: E402
+from rag.store import get_store  # noqa: E402
+from rag.stories import load_story_table  # noqa: E402
 from rag.timeline import DIGEST_DAYS, digest, story_timeline, timeline  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     settings = load_settings(None).replace(paths={"index_dir": str(args.index)})
-    store, table = open_store(settings, get_embedder(settings.embed).name), open_table(settings)
+    store, table = get_store(settings, get_embedder(settings.embed).name), load_story_table(settings)
     days = sorted({int(d) for d in table.days if d})
     first, last = date.fromordinal(days[0]), date.fromordinal(days[-1])
     digests, timelines, figured = [], [], []

@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 from rag.config import load_settings  # noqa: E402
 from rag.embed import get_embedder  # noqa: E402
 from rag.figures import ALL_RULES, RULES, Figure  # noqa: E402
-from rag.store import open_store  # noqa: E402
-from rag.stories import listing, open_table  # noqa: E402
+from rag.store import get_store  # noqa: E402
+from rag.stories import listing, load_story_table  # noqa: E402
 from rag.timeline import figures_of, timeline  # noqa: E402
 
 Label = tuple[str, str, int, float]  # story, article id, sentence start, value
@@ -107,7 +107,7 @@ def main() -> None:
                         "the default without each, all)")
     args = parser.parse_args()
     settings = load_settings(args.config)
-    store, table = open_store(settings, get_embedder(settings.embed).name), open_table(settings)
+    store, table = get_store(settings, get_embedder(settings.embed).name), load_story_table(settings)
     found, _ = listing(settings, store)
     stories = [s.id for s in found if len(s.articles) >= 2][: args.stories]
     events = {story: timeline(store, table, story) for story in stories}

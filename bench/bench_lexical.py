@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from rag.config import load_settings  # noqa: E402
 from rag.evaluate import percentile  # noqa: E402
 from rag.lexical import LexicalIndex, tokens  # noqa: E402
-from rag.store import open_store  # noqa: E402
+from rag.store import get_store  # noqa: E402
 
 UPDATE = 70  # chunks in the update: about 10 articles
 
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--questions", type=Path, required=True)
     args = parser.parse_args()
-    store = open_store(load_settings(args.config))
+    store = get_store(load_settings(args.config))
     chunks = list(store.iter_chunks())
     urls = [c["metadata"].get("url", "") for c in chunks]
     questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]

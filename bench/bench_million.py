@@ -65,12 +65,12 @@ def build(source_config: Path, work: Path, n_chunks: int, batch: int) -> dict:
     from datetime import date, timedelta
 
     from rag.config import load_settings
-    from rag.lexical import lexical_cache
+    from rag.lexical import build_lexical_cache
     from rag.manifest import ArticleRecord
     from rag.schema import date_key, outlet_key
-    from rag.store import open_store
+    from rag.store import get_store
 
-    source = open_store(load_settings(source_config))
+    source = get_store(load_settings(source_config))
     by_article: dict[str, list[tuple[str, np.ndarray, str, dict]]] = {}
     for got in source.pages(2000, ("documents", "metadatas", "embeddings")):
         for cid, vec, doc, meta in zip(got["ids"], got["embeddings"], got["documents"], got["metadatas"]):
@@ -79,8 +79,8 @@ def build(source_config: Path, work: Path, n_chunks: int, batch: int) -> dict:
     articles = sorted(a for a in by_article if a in records)
     print(f"source: {sum(len(by_article[a]) for a in articles)} chunks of {len(articles)} articles", flush=True)
     settings = load_settings(write_config(work))
-    store = open_store(settings, source.embedding_model)
-    lexical = lexical_cache(settings, store)
+    store = get_store(settings, source.embedding_model)
+    lexical = build_lexical_cache(settings, store)
     noise = np.random.default_rng(7)
     rows: list[dict] = []
     pending: dict[str, list] = {"ids": [], "vecs": [], "docs": [], "metas": [], "records": []}

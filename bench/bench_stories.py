@@ -130,7 +130,7 @@ def quality(work: Path | None) -> dict:
     from ingest.index import ingest_paths
     from rag.config import PathsSettings, Settings
     from rag.embed import get_embedder
-    from rag.store import open_store
+    from rag.store import get_store
     from rag.stories import STORY_KEY, features
 
     labels = [json.loads(line) for line in LABELS.read_text().splitlines() if line.strip()]
@@ -146,7 +146,7 @@ def quality(work: Path | None) -> dict:
         report = ingest_paths([corpus], settings, embedder=embedder)
         assert len(report.items) == len(rows), "one report item per corpus line, in order"
         by_url = {item.article_id: r["id"] for item, r in zip(report.items, rows)}
-        store = open_store(settings, embedder.name)
+        store = get_store(settings, embedder.name)
         records = store.records()
         order = [rid for item in report.items if item.outcome in ("added", "unchanged") and (rid := by_url.get(item.article_id))]
         chunks = store.story_chunks([item.article_id for item in report.items if item.outcome in ("added", "unchanged")])

@@ -196,8 +196,8 @@ def _docx_contents(document: Any) -> tuple[str, list[Any], str]:
 
 
 def _article(text: str, title: str, dates: list[Any], source: str, kind: str) -> Article:
-    """make_article with the title fallback (first line) and the file date used only when the text has none."""
-    from ingest.load import TITLE_CHARS, make_article
+    """build_article with the title fallback (first line) and the file date used only when the text has none."""
+    from ingest.load import TITLE_CHARS, build_article
 
     title = " ".join(title.split())
     if _PLACEHOLDER_TITLE.match(title):
@@ -206,7 +206,7 @@ def _article(text: str, title: str, dates: list[Any], source: str, kind: str) ->
         first, _, rest = text.strip().partition("\n")
         if len(first) <= TITLE_CHARS * 3:
             title, text = first, rest
-    article = make_article(title=title, text=text, source=source, key_hint=source)
+    article = build_article(title=title, text=text, source=source, key_hint=source)
     if article.published is None:
         for label, value in zip(("created", "modified"), dates):
             day = _file_date(value)

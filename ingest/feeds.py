@@ -40,7 +40,7 @@ from rag.config import Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import LoadError, NewsragError
 from rag.schema import ArticleReport, IngestReport
-from rag.store import Store, open_store
+from rag.store import Store, get_store
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def poll_feeds(settings: Settings, *, embedder: Embedder | None = None, store: S
     with _poll_lock(settings):
         state = _read(settings)
         embedder = embedder or get_embedder(settings.embed)
-        store = store or open_store(settings, embedder.name)
+        store = store or get_store(settings, embedder.name)
         articles: list[Any] = []
         owners: list[_Polled] = []
         polled: list[_Polled] = []

@@ -38,12 +38,12 @@ from rag import marker
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import LoadError
-from rag.lexical import lexical_cache, robust_today
+from rag.lexical import build_lexical_cache, robust_today
 from rag.manifest import ArticleRecord, chunk_metadata
 from rag.outlets import outlet_names
 from rag.schema import Article, ArticleReport, Chunk, IngestReport, Outcome
-from rag.store import Store, open_store
-from rag.stories import StoryTable, features, open_table, sync, table_path
+from rag.store import Store, get_store
+from rag.stories import StoryTable, features, load_story_table, sync, table_path
 
 log = logging.getLogger(__name__)
 
@@ -467,7 +467,7 @@ def indexing(settings: Settings, embedder: Embedder | None = None, store: Store 
     files (``indexer.scan``) then writes its last-run file, still holding the lock (:mod:`ingest.lastrun`)."""
     started = time.perf_counter()  # the run's time includes opening the store and any recovery
     embedder = embedder or get_embedder(settings.embed)
-    store = store or open_store(settings, embedder.name)
+    store = store or get_store(settings, embedder.name)
     with marker.writer_lock(settings.index_dir, settings.store.mode == "embedded"):
         earlier = marker.begin(settings.index_dir)
         recovered = store.recover() + (store.audit() if earlier is not None else [])
@@ -476,7 +476,7 @@ def indexing(settings: Settings, embedder: Embedder | None = None, store: Store 
         indexer.started = started
         if settings.stories.enabled:
             began = time.perf_counter()
-            indexer.stories = open_table(settings)
+            indexer.stories = load_story_table(settings)
             if earlier is not None or recovered:
                 indexer.stories.version = ""  # audit may have forgotten articles without a version bump yet
             sync(indexer.stories, store, indexer.changing)
@@ -488,14 +488,14 @@ def indexing(settings: Settings, embedder: Embedder | None = None, store: Store 
         yield indexer
         indexer.settle_aliases()
         if indexer.changed or earlier is not None or recovered:
-            store.touch()
+            store.touch(None if earlier is not None or recovered else changes)
         if indexer.stories is not None:
             began = time.perf_counter()
             if indexer.stories.dirty or indexer.stories.version != store.version():
                 indexer.stories.save(table_path(settings), store.version())
             indexer.story_seconds += time.perf_counter() - began
             log.info("stories took %.3f s of this run's %.3f s", indexer.story_seconds, time.perf_counter() - started)
-        lexical = lexical_cache(settings, store)
+        lexical = build_lexical_cache(settings, store)
         current = lexical.refresh(None if earlier is not None or recovered else changes)
         indexer.notes.extend(lexical.repairs)
         marker.finish(settings.index_dir)

@@ -98,7 +98,7 @@ def derive_title(text: str) -> str:
     return cut.rstrip(" ,;:-") + "…"
 
 
-def make_article(*, title: str, text: str, source: str, key_hint: str, published: date | None = None,
+def build_article(*, title: str, text: str, source: str, key_hint: str, published: date | None = None,
                  outlet: str = "", url: str = "", note: str = "") -> Article:
     """Clean the body, fill what can be derived (an undated article's date from its URL or dateline, a
     missing title from the first sentence), repair unpaired surrogates, and key the article by URL else
@@ -161,7 +161,7 @@ def parse_plain(raw: str, source: str) -> Article:
                 lines.pop(0)
     if not title and lines and len(lines[0]) <= 300:
         title = lines.pop(0).strip()
-    return make_article(
+    return build_article(
         title=title or Path(source).stem.replace("_", " "),
         text="\n".join(lines),
         source=source,
@@ -201,7 +201,7 @@ def parse_markdown(raw: str, source: str) -> Article:
             title, text = first, rest
     outlet, url = _as_text(_first(meta, OUTLET_FIELDS)), _as_text(_first(meta, URL_FIELDS))
     published, note = read_date(_first(meta, DATE_FIELDS), url=url, outlet=outlet)
-    return make_article(
+    return build_article(
         title=clean.markdown_to_text(str(title)),
         text=text,
         source=source,
@@ -238,7 +238,7 @@ def parse_html(raw: str, source: str, url: str = "") -> Article:
     text = field("text")
     if len(text.split()) < MIN_HTML_WORDS:
         raise LoadError("no article text found in the HTML page (only navigation, forms or scripts)")
-    return make_article(
+    return build_article(
         title=field("title"),
         text=text,
         source=source,
@@ -263,7 +263,7 @@ def record_to_article(record: Any, source: str, key_hint: str) -> Article:
         url = ""
     outlet = _as_text(_first(record, OUTLET_FIELDS))
     published, note = read_date(_first(record, DATE_FIELDS), url=url, outlet=outlet)
-    return make_article(
+    return build_article(
         title=_as_text(_first(record, TITLE_FIELDS)),
         text=text,
         source=source,

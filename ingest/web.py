@@ -21,12 +21,12 @@ from typing import Any
 
 from ingest.clean import strip_html
 from ingest.files import is_url
-from ingest.load import MIN_HTML_WORDS, make_article, parse_date, parse_html
+from ingest.load import MIN_HTML_WORDS, build_article, parse_date, parse_html
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
 from rag.errors import LoadError
 from rag.schema import Article, ArticleReport, IngestReport, url_article_id
-from rag.store import Store, open_store
+from rag.store import Store, get_store
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def _item_article(entry: Any, link: str, title: str, outlet: str, settings: Sett
     text = strip_html(summary or "")
     if len(text.split()) >= MIN_HTML_WORDS:
         try:
-            return make_article(title=title, text=text, source=link, key_hint=link,
+            return build_article(title=title, text=text, source=link, key_hint=link,
                                 published=parse_date(entry.get("published") or entry.get("updated")),
                                 outlet=outlet, url=link)
         except LoadError as exc:
@@ -188,7 +188,7 @@ def ingest_urls(urls: Sequence[str], settings: Settings, *, embedder: Embedder |
     from ingest.index import ingest_articles
 
     embedder = embedder or get_embedder(settings.embed)
-    store = store or open_store(settings, embedder.name)
+    store = store or get_store(settings, embedder.name)
     articles: list[Article] = []
     reports: list[ArticleReport] = []
     for url in urls:

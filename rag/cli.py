@@ -103,9 +103,9 @@ def _poll_feeds(args: argparse.Namespace, settings: Settings, show: Callable[[An
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from rag.embed import get_embedder
-    from rag.store import open_store
+    from rag.store import get_store
 
-    stats = open_store(settings, get_embedder(settings.embed).name).stats()
+    stats = get_store(settings, get_embedder(settings.embed).name).stats()
     if args.json:
         from rag.schema import json_data
 
@@ -134,10 +134,10 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
     from rag.embed import get_embedder
-    from rag.store import open_store
+    from rag.store import get_store
     from rag.stories import listing, stories_of
 
-    store = open_store(settings, get_embedder(settings.embed).name)
+    store = get_store(settings, get_embedder(settings.embed).name)
     stories_of(settings, store)  # nothing indexed, or nothing grouped: say so rather than "0 stories"
     found, current = listing(settings, store)
     shown = [s for s in found if len(s.articles) >= args.min_articles][: args.limit]
@@ -162,13 +162,13 @@ def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
     from rag.dates import day_range
     from rag.embed import get_embedder
-    from rag.store import open_store
+    from rag.store import get_store
     from rag.stories import stories_of
     from rag.timeline import story_timeline, timeline_markdown
 
     since, until = day_range(args.since, args.until, ("--since", "--until"))
     embedder = get_embedder(settings.embed)
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     found = story_timeline(store, stories_of(settings, store), args.story, since, until, embedder.embed_documents)
     if found is None:
         raise InputError(f"No story matches {args.story!r}: `newsrag stories` lists them")
@@ -197,14 +197,14 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
 
     from rag.dates import day_range
     from rag.embed import get_embedder
-    from rag.store import open_store
+    from rag.store import get_store
     from rag.stories import stories_of
     from rag.timeline import digest, digest_markdown, digest_window
 
     since, until = day_range(args.since, args.until, ("--since", "--until"))
     if args.limit < 1:
         raise InputError(f"--limit must be 1 or more, not {args.limit}")
-    store = open_store(settings, get_embedder(settings.embed).name)
+    store = get_store(settings, get_embedder(settings.embed).name)
     table = stories_of(settings, store)
     since, until = digest_window(table, since, until, date.today())
     items = digest(store, table, since, until, limit=args.limit)

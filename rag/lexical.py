@@ -655,6 +655,9 @@ class LexicalCache:
             if problem:
                 self.repairs.append(f"the lexical index at {self.folder} was damaged ({problem}); rebuilt it from Chroma")
                 log.warning("%s", self.repairs[-1])
+            elif index is not None and index.version != version and (caught := self._caught_up(index, version)):
+                self._index = caught
+                return caught
             if problem or index is None or index.version != version:
                 log.info("building the BM25 index for store version %s", version or "(empty)")
                 index = LexicalIndex.build(self.store, version)
@@ -663,6 +666,22 @@ class LexicalCache:
                 self.saved = version
             self._index = index
             return index
+
+    def _caught_up(self, index: LexicalIndex, version: str) -> LexicalIndex | None:
+        """``index`` brought to ``version`` through the store's change log (what other processes' ingests
+        wrote and deleted since), saved; None when the log does not lead there or the result disagrees with
+        Chroma's chunk count."""
+        changes = self.store.changes_between(index.version, version)
+        if changes is None or len(changes.written) >= max(len(index), 1):
+            return None
+        caught = index.updated(self.store, changes.written, changes.deleted, version)
+        if len(caught) != self.store.count_chunks():
+            log.warning("the lexical index caught up through the change log disagrees with Chroma; rebuilding it")
+            return None
+        log.info("the lexical index caught up with store version %s: %d chunk(s) written, %d deleted", version,
+                 len(changes.written), len(changes.deleted))
+        self._save(caught)
+        return caught
 
     def _save(self, index: LexicalIndex) -> None:
         try:
@@ -702,6 +721,6 @@ class LexicalCache:
         return self.get(version)
 
 
-def lexical_cache(settings: Settings, store: Store) -> LexicalCache:
+def build_lexical_cache(settings: Settings, store: Store) -> LexicalCache:
     """The LexicalCache of a store, saved under ``index_dir/bm25/<collection>``."""
     return LexicalCache(store, settings.index_dir / "bm25" / settings.store.collection)

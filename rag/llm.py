@@ -58,7 +58,7 @@ def _installed(module: str) -> bool:
 def provider_problem(settings: Settings, provider: str) -> str:
     """What to set before ``provider`` can answer, or "" when it is configured. Checked without loading a model
     or calling an endpoint (so a configured endpoint may still be down), in a few milliseconds: the UI offers
-    only providers without a problem, and :func:`make_chat_model` raises this message as a :class:`ModelError`."""
+    only providers without a problem, and :func:`build_chat_model` raises this message as a :class:`ModelError`."""
     cfg = settings.llm
     if provider == "extractive":
         return ""
@@ -124,7 +124,26 @@ def _load_llama(path: str, n_ctx: int, threads: int) -> Any:
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
     atexit.register(llama.close)  # free it while the interpreter is intact, not in __del__ at shutdown
+    metadata = getattr(llama, "metadata", None) or {}
+    if not metadata.get("tokenizer.chat_template") and str(metadata.get("general.architecture", "")).startswith("gemma"):
+        # A Gemma file without a template (the bundled 270M): llama-cpp-python would fall back to Llama 2's
+        # [INST] <<SYS>> format, which Gemma never saw; its own turn markers are the built-in "gemma" format.
+        llama.chat_format = "gemma"
     return llama
+
+
+def fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The messages with the system prompt put at the head of the first user turn, for chat formats that have
+    no system role (llama-cpp-python's "gemma" drops a system message)."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if not system:
+        return rest
+    first = next((m for m in rest if m["role"] == "user"), None)
+    if first is None:
+        return [{"role": "user", "content": system}, *rest]
+    first["content"] = f"{system}\n\n{first['content']}"
+    return rest
 
 
 def _llamacpp_chat_class() -> type:
@@ -148,7 +167,10 @@ def _llamacpp_chat_class() -> type:
             return "newsrag-llamacpp"
 
         def _messages(self, messages: list[BaseMessage]) -> list[dict[str, str]]:
-            return [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
+            out = [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
+            if getattr(self.client, "chat_format", "") == "gemma":
+                out = fold_system(out)
+            return out
 
         def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                     run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
@@ -184,7 +206,7 @@ def _estimate(text: str) -> int:
     return len(text) // 3 + 8
 
 
-def make_chat_model(settings: Settings, provider: str | None = None) -> ChatModel:
+def build_chat_model(settings: Settings, provider: str | None = None) -> ChatModel:
     """The chat model for ``provider`` (default ``[llm] provider``); raises ModelError on misconfiguration."""
     global _CHAT_CLASS
     cfg = settings.llm
@@ -231,9 +253,9 @@ _MODELS_LOCK = threading.Lock()
 
 
 def get_chat_model(settings: Settings, provider: str | None = None) -> ChatModel:
-    """Cached :func:`make_chat_model`."""
+    """Cached :func:`build_chat_model`."""
     key = (settings.llm, str(settings.base_dir), provider or settings.llm.provider)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            _MODELS[key] = make_chat_model(settings, provider)
+            _MODELS[key] = build_chat_model(settings, provider)
         return _MODELS[key]

@@ -38,7 +38,7 @@ from rag.dates import parse_date_range
 from rag.embed import Embedder
 from rag.errors import EmptyIndexError
 from rag.filters import FilterRule, resolved
-from rag.lexical import LexicalIndex, lexical_cache, tokens
+from rag.lexical import LexicalIndex, build_lexical_cache, tokens
 from rag.outlets import outlet_names
 from rag.schema import DateRange, Filters, Hit, Passage, Retrieval
 from rag.store import Store
@@ -148,7 +148,7 @@ class Retriever:
         self.settings = settings
         self.store = store
         self.embedder = embedder
-        self.lexical = lexical_cache(settings, store)
+        self.lexical = build_lexical_cache(settings, store)
 
     # -- what the refusal check and the answerer ask of the corpus (rag.answer.evidence.Corpus) ------
     # They follow a search within one question, so they use the index that search loaded.

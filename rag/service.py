@@ -32,7 +32,7 @@ from rag.followup import normalize_history, rewrite
 from rag.outlets import outlet_names
 from rag.retrieve import Retriever
 from rag.schema import Answer, AnswerSentence, Citation, Disagreement, Filters, Hit, Refusal, Retrieval, Shape, json_data
-from rag.store import Store, open_store
+from rag.store import Store, get_store
 
 log = logging.getLogger(__name__)
 EXTRA_PASSAGES = 5  # the extractive answerer also reads this many candidates below the context
@@ -104,7 +104,7 @@ class Engine:
     def __init__(self, settings: Settings, embedder: Embedder | None = None, store: Store | None = None) -> None:
         self.settings = settings
         self.embedder = embedder or get_embedder(settings.embed)
-        self.store = store or open_store(settings, self.embedder.name)
+        self.store = store or get_store(settings, self.embedder.name)
         self.retriever = Retriever(settings, self.store, self.embedder)
         self.sentences = SentenceCache(self.embedder)
 

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 STATE_ID = "__state__"
+CHANGE_LOG_KEEP = 20  # ingest runs kept in the change log, for other processes' lexical indexes to catch up with
+CHANGE_LOG_MAX_IDS = 20_000  # a run that wrote or deleted more chunks is not logged: catching up costs a rebuild
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
     """Chroma failures (a server gone, a broken directory) become a StoreError naming the index."""
 
@@ -417,15 +419,66 @@ class Store:
         return self.changes
 
     @_guarded
-    def touch(self) -> str:
+    def touch(self, changes: ChunkChanges | None = None) -> str:
         """Record that the index changed (the BM25 index and caches key on this). The last-run files
         (:mod:`rag.marker`) are deleted first, so none outlives a change to Chroma, even one killed
         half-way: an ingest run deletes them when it starts, and every other writer (a copy into this
-        store) bumps the version before its first write."""
+        store) bumps the version before its first write.
+
+        With the ``changes`` a whole run made, they are first written to the store's change log under the
+        new version, so that another process's lexical index at ``changes.since`` catches up by indexing
+        just those chunks (:meth:`changes_between`)."""
         marker.forget_last_runs(self.settings.index_dir)
         version = uuid.uuid4().hex
+        if changes is not None and changes.since and len(changes.written) + len(changes.deleted) <= CHANGE_LOG_MAX_IDS:
+            self._log_changes(version, changes)
         self.manifest.upsert(ids=[STATE_ID], embeddings=[[0.0]], metadatas=[{"version": version, "at": time.time()}])
         return version
+
+    def _change_log(self, create: bool) -> Any:
+        name = f"{self.settings.store.collection}_changes"
+        if create:
+            return self.client.get_or_create_collection(name, metadata={"role": "changes"}, embedding_function=None)
+        try:
+            return self.client.get_collection(name, embedding_function=None)
+        except Exception:  # noqa: BLE001 - Chroma's not-found error differs between the embedded and HTTP clients
+            return None
+
+    def _log_changes(self, version: str, changes: ChunkChanges) -> None:
+        log_ = self._change_log(create=True)
+        log_.upsert(ids=[version], embeddings=[[0.0]], metadatas=[{
+            "since": changes.since, "written": json.dumps(sorted(changes.written)),
+            "deleted": json.dumps(sorted(changes.deleted)), "at": time.time()}])
+        got = log_.get(include=["metadatas"])
+        if len(got["ids"]) > CHANGE_LOG_KEEP:
+            ages = sorted(zip((float((m or {}).get("at", 0)) for m in got["metadatas"] or []), got["ids"]))
+            log_.delete(ids=[rid for _, rid in ages[:len(ages) - CHANGE_LOG_KEEP]])
+
+    @_guarded
+    def changes_between(self, since: str, version: str) -> ChunkChanges | None:
+        """Everything the logged runs from store version ``since`` up to ``version`` wrote and deleted, as one
+        set of changes; None when the log does not lead from one to the other (a run not logged, or two
+        runs that started from the same version)."""
+        log_ = self._change_log(create=False)
+        if log_ is None or not since:
+            return None
+        total = ChunkChanges(since)
+        current = since
+        for _ in range(CHANGE_LOG_KEEP):
+            got = log_.get(where={"since": current}, include=["metadatas"])
+            if len(got["ids"]) != 1:
+                return None
+            meta = (got["metadatas"] or [{}])[0] or {}
+            try:
+                written, deleted = json.loads(str(meta["written"])), json.loads(str(meta["deleted"]))
+            except (KeyError, ValueError):
+                return None
+            total.written.update(written)
+            total.deleted.update(deleted)
+            current = got["ids"][0]
+            if current == version:
+                return total
+        return None
 
     @_guarded
     def version(self) -> str:
@@ -457,14 +510,14 @@ def copy_index(settings: Settings, target_settings: Settings) -> tuple[int, int,
     """Copy the index of ``settings`` into the store of ``target_settings`` (for example a Chroma server) and
     build the target's lexical index. Returns (chunks, articles, source location, target location)."""
     from rag.embed import get_embedder
-    from rag.lexical import lexical_cache
+    from rag.lexical import build_lexical_cache
 
     name = get_embedder(settings.embed).name
-    source, target = open_store(settings, name), open_store(target_settings, name)
+    source, target = get_store(settings, name), get_store(target_settings, name)
     if source.location == target.location:
         raise NewsragError("the source and the target are the same index")
     chunks, articles = copy_store(source, target)
-    lexical_cache(target_settings, target).refresh()
+    build_lexical_cache(target_settings, target).refresh()
     return chunks, articles, source.location, target.location
 
 
@@ -472,7 +525,7 @@ _STORES: dict[tuple[Any, ...], Store] = {}
 _STORES_LOCK = threading.Lock()
 
 
-def open_store(settings: Settings, embedding_model: str = "") -> Store:
+def get_store(settings: Settings, embedding_model: str = "") -> Store:
     """The shared Store for these settings (one Chroma client per index in a process)."""
     key = (settings.store, str(settings.index_dir), embedding_model)
     with _STORES_LOCK:

@@ -309,7 +309,7 @@ def params_of(settings: Settings) -> Params:
     return Params(threshold=s.threshold, window_days=s.window_days)
 
 
-def open_table(settings: Settings) -> StoryTable:
+def load_story_table(settings: Settings) -> StoryTable:
     return StoryTable.load(table_path(settings), params_of(settings))
 
 
@@ -318,7 +318,7 @@ def stories_of(settings: Settings, store: Store) -> StoryTable:
     an InputError saying what to run when articles are indexed but not grouped into stories."""
     from rag.errors import EmptyIndexError, InputError
 
-    table = open_table(settings)
+    table = load_story_table(settings)
     if len(table):
         return table
     if not store.count_chunks():
@@ -397,7 +397,7 @@ def stories(table: StoryTable, titles: Callable[[Iterable[str]], dict[str, str]]
 def listing(settings: Settings, store: Store) -> tuple[list[Story], bool]:
     """Every story of the index with its articles' titles, largest first, and whether the table matches the
     store (False after a change no ingest has seen: a copy into the store, an interrupted run)."""
-    table = open_table(settings)
+    table = load_story_table(settings)
     records = store.records(table.row)
     return stories(table, lambda ids: {a: records[a].title for a in ids if a in records}), \
         table.version == store.version()

@@ -22,7 +22,7 @@ import pytest
 from ingest.index import ingest_paths
 from ingest.lastrun import unchanged
 from rag.lexical import LexicalIndex
-from rag.store import open_store
+from rag.store import get_store
 
 from .conftest import make_settings
 from .test_ingest import check_consistent
@@ -113,7 +113,7 @@ def check_agreement(settings, embedder, folder: Path) -> None:
     every file's article is indexed (or an alias of an identical one), and a second run changes nothing."""
     report = ingest_paths([folder], settings, embedder=embedder, prune=True)
     assert not report.failed, report.items
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     done = check_consistent(store)
     records = store.records()
     files = sorted(p.name for p in folder.iterdir())
@@ -181,7 +181,7 @@ def test_kill_at_each_point_then_one_run_repairs_everything(tmp_path, embedder, 
     settings = make_settings(tmp_path, folder, ingest={"batch_chunks": 4})
     proc = start_ingest(write_config(tmp_path, folder), folder, kill_at)
     assert proc.wait(timeout=300) == -9, "the child must reach the kill point"
-    stats = open_store(settings, embedder.name).stats()
+    stats = get_store(settings, embedder.name).stats()
     assert stats.interrupted is not None and not stats.interrupted.running
     assert "interrupted" in stats.interrupted.describe() and "next `newsrag ingest`" in stats.interrupted.describe()
     assert unchanged([folder], settings, prune=True)[0] is None  # never the quick path after a kill
@@ -219,7 +219,7 @@ def test_kill_mid_prune_then_a_run_without_prune_repairs(tmp_path, embedder, bas
     assert proc.wait(timeout=300) == -9
     report = ingest_paths([folder], settings, embedder=embedder)
     assert report.notes and "interrupted" in report.notes[0]
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     assert sorted(r.source for r in check_consistent(store).values()) == sorted(p.name for p in folder.iterdir())
     saved_lexical_agrees(settings, store)
     forget_store(settings)
@@ -257,7 +257,7 @@ def run_trials(tmp_path: Path, embedder, trials: int, seed: int, keep_going: boo
             outcomes["finished before the kill"] += 1
         else:
             assert code == -9, f"trial {trial}: the child failed on its own (exit {code})"
-            interrupted = open_store(settings, embedder.name).stats().interrupted
+            interrupted = get_store(settings, embedder.name).stats().interrupted
             if interrupted is None:
                 outcomes["killed before the run began" if early else "killed after the run finished, while exiting"] += 1
             else:

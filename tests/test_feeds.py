@@ -10,7 +10,7 @@ import pytest
 
 from ingest.feeds import FeedPoller, feed_status, poll_feeds, start_feed_poller
 from rag.errors import ConfigError
-from rag.store import open_store
+from rag.store import get_store
 
 from .conftest import LocalServer, QuietHandler, make_settings
 
@@ -113,7 +113,7 @@ def test_polls_add_new_items_once_use_conditional_get_and_report_bad_feeds(tmp_p
     assert results[garbage].outcome == "error" and "is not an RSS/Atom feed" in results[garbage].error
     assert results[broken].outcome == "error" and "HTTP 500" in results[broken].error
     assert first.failed
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     urls = sorted(r.url for r in store.records().values())
     assert urls == [f"{site.base}/news/1", f"{site.base}/news/2"]
     library = next(r for r in store.records().values() if r.url.endswith("/news/2"))  # its page is a 500
@@ -135,7 +135,7 @@ def test_polls_add_new_items_once_use_conditional_get_and_report_bad_feeds(tmp_p
     assert "/news/2" not in site.paths()  # an indexed URL neither
     outcomes = {i.source.removeprefix(site.base): i.outcome for i in changed.items}
     assert outcomes == {"/news/1-moved": "unchanged", "/news/2": "unchanged", "/news/3": "added", "/news/4": "failed"}
-    urls = sorted(r.url for r in open_store(settings, embedder.name).records().values())
+    urls = sorted(r.url for r in get_store(settings, embedder.name).records().values())
     assert urls == [f"{site.base}/news/{n}" for n in (1, 2, 3)]  # nothing twice
 
     status = {s.url: s for s in feed_status(settings)}

@@ -146,3 +146,14 @@ def test_the_llamacpp_chat_model_passes_a_repeat_penalty():
     chat = _llamacpp_chat_class()(client=fake)
     assert chat.invoke("Where?").content == "Quillhaven."
     assert fake.calls[0]["repeat_penalty"] == LLAMACPP_REPEAT_PENALTY > 1.0
+
+
+@pytest.mark.unit
+def test_a_system_prompt_is_folded_into_the_first_user_turn():
+    from rag.llm import fold_system
+
+    system, user, assistant = ({"role": r, "content": c} for r, c in (("system", "Rules."), ("user", "Q1"), ("assistant", "A1")))
+    assert fold_system([system, user, assistant, {"role": "user", "content": "Q2"}]) == [
+        {"role": "user", "content": "Rules.\n\nQ1"}, assistant, {"role": "user", "content": "Q2"}]
+    assert fold_system([user]) == [user] and fold_system([system]) == [{"role": "user", "content": "Rules."}]
+    assert system["content"] == "Rules." and user["content"] == "Q1"  # the caller's messages are not changed

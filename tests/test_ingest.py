@@ -10,7 +10,7 @@ import pytest
 
 from ingest.index import ingest_paths
 from rag.retrieve import Retriever
-from rag.store import open_store
+from rag.store import get_store
 
 from .conftest import BAD, make_settings
 
@@ -43,7 +43,7 @@ def test_every_format_is_indexed_and_a_second_run_embeds_nothing(settings, embed
     first = ingest_paths([settings.articles_dir], settings, embedder=embedder)
     assert first.totals["added"] == EXPECTED_ARTICLES and not first.failed
     assert {Path(i.source.split(" (")[0]).suffix for i in first.items} == {".txt", ".md", ".html", ".json", ".jsonl"}
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     done = check_consistent(store)
     assert len(done) == EXPECTED_ARTICLES
 
@@ -65,7 +65,7 @@ def test_chunks_fit_the_model_and_point_into_the_text(settings, embedder):
     for seed in SEEDS.glob("*.txt"):  # the bundled articles: 3 and 9 chunks
         shutil.copy(seed, settings.articles_dir / seed.name)
     ingest_paths([settings.articles_dir], settings, embedder=embedder)
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     texts = {a.id: a for f in settings.articles_dir.iterdir() for a in load_file(f, root=settings.articles_dir).articles}
     seen = 0
     for chunk in store.iter_chunks():
@@ -86,7 +86,7 @@ def test_long_article_is_split_with_overlap_and_nothing_truncated(tmp_path, embe
     settings = make_settings(tmp_path, folder, chunk={"overlap_tokens": 32})  # these sentences are ~20 tokens each
     report = ingest_paths([folder], settings, embedder=embedder)
     assert report.items[0].chunks > 10
-    docs = sorted(open_store(settings, embedder.name).iter_chunks(), key=lambda c: c["metadata"]["position"])
+    docs = sorted(get_store(settings, embedder.name).iter_chunks(), key=lambda c: c["metadata"]["position"])
     joined = " ".join(d["document"] for d in docs)
     for sentence in sentences:
         assert sentence in joined
@@ -96,7 +96,7 @@ def test_long_article_is_split_with_overlap_and_nothing_truncated(tmp_path, embe
 
 def test_changed_article_replaces_all_its_chunks(settings, embedder):
     ingest_paths([settings.articles_dir], settings, embedder=embedder)
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     path = settings.articles_dir / "glowfish_festival.txt"
     before = {r.source: r for r in store.records().values()}["glowfish_festival.txt"]
     path.write_text(path.read_text().replace("40,000 visitors", "55,000 visitors"))
@@ -111,7 +111,7 @@ def test_changed_article_replaces_all_its_chunks(settings, embedder):
 
 def test_prune_removes_articles_whose_files_are_gone(settings, embedder):
     ingest_paths([settings.articles_dir], settings, embedder=embedder)
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     (settings.articles_dir / "rail_strike.md").unlink()
     kept = ingest_paths([settings.articles_dir], settings, embedder=embedder)
     assert kept.totals["removed"] == 0 and store.stats().articles == EXPECTED_ARTICLES  # without --prune
@@ -124,7 +124,7 @@ def test_prune_removes_articles_whose_files_are_gone(settings, embedder):
 
 def test_identical_text_under_another_name_is_stored_once(settings, embedder):
     ingest_paths([settings.articles_dir], settings, embedder=embedder)
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     chunks = store.count_chunks()
     shutil.copy(settings.articles_dir / "glowfish_festival.txt", settings.articles_dir / "copy_of_glowfish.txt")
     report = ingest_paths([settings.articles_dir], settings, embedder=embedder)
@@ -162,7 +162,7 @@ def test_bad_files_fail_with_reasons_and_good_ones_are_indexed(tmp_path, setting
     assert reasons["malformed.json"].startswith("malformed JSON")
     assert reasons["rows.jsonl (line 2)"].startswith("malformed JSON")
     assert report.totals["added"] == EXPECTED_ARTICLES + 1
-    check_consistent(open_store(settings, embedder.name))
+    check_consistent(get_store(settings, embedder.name))
 
 
 def test_cli_ingest_reports_and_exits_nonzero_on_failure(tmp_path, settings, embedder, capsys, monkeypatch):
@@ -207,7 +207,7 @@ def test_cli_ingest_of_a_feed_with_repeats_a_cut_emoji_and_a_note_succeeds(tmp_p
     assert "U+FFFD" in out and "same URL and content as line 1" in out
     assert "replaces line 1 (same URL, changed content)" in out and "the later record wins" in out
     assert "added  note.txt" in out and "3 added, 2 duplicate in" in out
-    store = open_store(make_settings(tmp_path, folder), embedder.name)
+    store = get_store(make_settings(tmp_path, folder), embedder.name)
     texts = {r.title: r for r in store.records().values()}
     assert set(texts) == {"Harbour reopens", "Cut emoji", "The council approved the Orvik harbour budget on Wednesday."}
 
@@ -221,7 +221,7 @@ def test_chunk_text_is_metadata_and_indexes_with_it_as_the_document_still_read(s
     """Chunk text lives in metadata (Chroma's trigram index of documents is never used); an index written
     by an earlier version, with the text as the Chroma document, still answers with that text."""
     ingest_paths([settings.articles_dir], settings, embedder=embedder)
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     got = store.chunks.get(include=["documents", "metadatas", "embeddings"])
     assert not any(got["documents"]) and all(m["text"] for m in got["metadatas"])
     # Rewrite every chunk the old way: text as the document, no "text" in the metadata.

@@ -21,7 +21,7 @@ from ingest import lastrun
 from ingest.index import ingest_paths
 from rag import marker
 from rag.lexical import LexicalIndex
-from rag.store import open_store
+from rag.store import get_store
 
 from .conftest import ARTICLES, BAD, make_settings
 from .test_crash import forget_store
@@ -141,7 +141,7 @@ CHANGES = {
     "the record damaged": (_index(_damage_record), "damaged"),
     "the record deleted": (_index(lambda s: lastrun.location(s).unlink()), "no last-run file"),
     "Chroma's folder replaced by a copy": (_index(_replace_chroma), "changed"),
-    "the store written to (a copy into it)": (_index(lambda s: open_store(s, "all-MiniLM-L6-v2").touch()), "no last-run file"),
+    "the store written to (a copy into it)": (_index(lambda s: get_store(s, "all-MiniLM-L6-v2").touch()), "no last-run file"),
     "--prune after a run without it": (lambda s, f: (s, [f, "--prune"]), "--prune"),
     "other paths": (lambda s, f: (s, [f / "wire.jsonl"]), "other paths"),
 }
@@ -228,7 +228,7 @@ def test_a_file_changed_just_before_the_run_is_read_again_by_the_next(tmp_path, 
     file changed less than RACY_SECONDS before a run is recorded as unknown until a later run finds it settled."""
     folder = folders["racy"]
     settings = make_settings(tmp_path, folder)
-    store = open_store(settings, embedder.name)  # opened first, so the run reads the file right after the edit
+    store = get_store(settings, embedder.name)  # opened first, so the run reads the file right after the edit
     same_size_edit(folder / "wire.jsonl")
     ingest_paths([folder], settings, embedder=embedder, store=store)
     report, why = lastrun.unchanged([folder], settings)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ingest.index import ingest_paths
 from rag import lexical
 from rag.lexical import LexicalIndex, tokens
-from rag.store import open_store
+from rag.store import get_store
 
 from .conftest import make_settings
 from .test_crash import saved_lexical_agrees
@@ -163,7 +163,7 @@ def test_an_ingest_adds_a_segment_and_never_rebuilds(tmp_path, embedder, monkeyp
     assert report.totals["added"] == 1 and report.totals["updated"] == 1 and not report.failed
     meta = json.loads((lexical_folder / "meta.json").read_text())
     assert len(meta["segments"]) == 2 and meta["segments"][1]["deleted"] > 0
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     saved_lexical_agrees(settings, store)
     saved = LexicalIndex.load(lexical_folder)
     live = {c["id"]: (c["document"], c["metadata"]) for c in store.iter_chunks()}
@@ -189,7 +189,7 @@ def test_a_narrow_filter_searches_among_exactly_the_chunks_it_admits(tmp_path, e
                for n in range(36)]
     settings = make_settings(tmp_path)
     ingest_articles(articles, settings, embedder=embedder)
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     retriever = Retriever(settings, store, embedder)
     index = retriever.lexical.get()
     vectors = {cid: np.asarray(vec) for got in store.pages(500, ("embeddings",))
@@ -203,3 +203,43 @@ def test_a_narrow_filter_searches_among_exactly_the_chunks_it_admits(tmp_path, e
         got = retriever._dense(query, filters, 50, index)
         assert [cid for cid, _ in got] == expected
         assert [sim for _, sim in got] == pytest.approx([float(vectors[c] @ query) for c in expected], abs=1e-4)
+
+
+@pytest.mark.integration
+def test_another_process_s_copy_catches_up_through_the_change_log(tmp_path, embedder, monkeypatch):
+    """A lexical index kept in another folder (another serve process's own copy, as with a Chroma server) is
+    brought up to date after ingests by indexing only the chunks they logged; with a run missing from the log
+    it is rebuilt."""
+    from rag import store as store_module
+    from rag.lexical import LexicalCache
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"s{n}.txt").write_text(f"Harbour story {n}\n\n" + " ".join(WORDS[n:n + 12]) * 3)
+    settings = make_settings(tmp_path, folder)
+    ingest_paths([folder], settings, embedder=embedder)
+    store = get_store(settings, embedder.name)
+    other = LexicalCache(store, tmp_path / "other-copy")
+    assert len(other.get().segments) == 1
+    for n in (3, 4):  # two runs, both logged
+        (folder / f"s{n}.txt").write_text(f"Glowfish story {n}\n\n" + " ".join(WORDS[n:n + 12]) * 3)
+        ingest_paths([folder], settings, embedder=embedder)
+    (folder / "s0.txt").unlink()
+    ingest_paths([folder], settings, embedder=embedder, prune=True)
+
+    def rebuilt(*args, **kwargs):
+        raise AssertionError("rebuilt instead of catching up")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LexicalIndex, "build", classmethod(rebuilt))
+        caught = other.get()
+    assert caught.version == store.version() and len(caught.segments) == 2
+    agrees(caught, {c["id"]: (c["document"], c["metadata"]) for c in store.iter_chunks()})
+    assert LexicalIndex.load(tmp_path / "other-copy").version == store.version()  # saved
+    monkeypatch.setattr(store_module, "CHANGE_LOG_MAX_IDS", 0)  # the next run is not logged
+    (folder / "s5.txt").write_text("Tram story\n\n" + " ".join(WORDS[5:17]) * 3)
+    ingest_paths([folder], settings, embedder=embedder)
+    again = other.get()
+    assert again.version == store.version() and len(again.segments) == 1  # rebuilt
+    agrees(again, {c["id"]: (c["document"], c["metadata"]) for c in store.iter_chunks()})

@@ -68,6 +68,23 @@ def test_llamacpp_answerer_streams_and_cites(indexed, gguf):
     check_plumbing(stream, settings)
 
 
+def test_the_bundled_gemma_without_a_template_is_prompted_in_gemma_turns(indexed, gguf):
+    """The bundled GGUF has no chat template: llama-cpp-python alone would write Llama 2's [INST] <<SYS>>; newsrag
+    gives it Gemma's own turns, with the rules at the head of the first user turn (Gemma has no system role)."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+    from llama_cpp.llama_chat_format import format_gemma
+
+    from rag.llm import get_chat_model
+
+    settings = indexed.replace(llm={"provider": "llamacpp", "model_path": gguf, "max_tokens": 16, "n_ctx": 4096})
+    chat = get_chat_model(settings).model
+    assert not chat.client.metadata.get("tokenizer.chat_template") and chat.client.chat_format == "gemma"
+    sent = chat._messages([SystemMessage("Answer only from the sources."), HumanMessage("Who won?")])
+    assert sent == [{"role": "user", "content": "Answer only from the sources.\n\nWho won?"}]
+    prompt = format_gemma(messages=sent).prompt
+    assert prompt.startswith("<start_of_turn>user\nAnswer only from the sources.") and "<<SYS>>" not in prompt
+
+
 def test_llamacpp_followup_rewrite_does_not_crash(indexed, gguf):
     settings = indexed.replace(llm={"provider": "llamacpp", "model_path": gguf, "max_tokens": 48, "n_ctx": 4096})
     history = [("user", "What happened to the Port Tessaly bridge?"), ("assistant", "It reopened [1].")]

@@ -141,7 +141,7 @@ def test_ingest_stores_one_outlet_and_the_filter_finds_it_in_any_spelling(tmp_pa
 @pytest.mark.integration
 def test_a_changed_outlet_table_renames_exactly_its_articles_at_the_next_ingest(tmp_path):
     from ingest.index import ingest_articles
-    from rag.store import open_store
+    from rag.store import get_store
 
     settings = make_settings(tmp_path)
     embedder = FakeEmbedder()
@@ -151,5 +151,5 @@ def test_a_changed_outlet_table_renames_exactly_its_articles_at_the_next_ingest(
     outcomes = {r.title: r.outcome for r in report.items}
     assert outcomes == {"ferries": "unchanged", "tugs": "unchanged", "fares": "unchanged", "keepers": "unchanged",
                         "lamp": "updated"}
-    stats = open_store(renamed, embedder.name).stats()
+    stats = get_store(renamed, embedder.name).stats()
     assert dict(stats.outlets) == {"CNN": 3, "AP": 1, "The Hill": 1}

@@ -8,7 +8,7 @@ import pytest
 from rag import llm
 from rag.config import Settings
 from rag.errors import ModelError
-from rag.llm import make_chat_model, provider_problem, provider_problems
+from rag.llm import build_chat_model, provider_problem, provider_problems
 
 pytestmark = pytest.mark.unit
 
@@ -51,5 +51,5 @@ def test_a_missing_package_says_what_to_install(installed):
 
 def test_making_an_unconfigured_model_raises_the_same_words():
     with pytest.raises(ModelError) as raised:
-        make_chat_model(Settings(), "ollama")
+        build_chat_model(Settings(), "ollama")
     assert str(raised.value) == provider_problem(Settings(), "ollama")

@@ -135,7 +135,7 @@ def test_an_archive_s_yearless_dateline_takes_the_archive_s_year(tmp_path, embed
     """A 2023 archive ingested years later: "Sept 5 (Reuters)" is 5 September 2023, though its file comes first;
     alone in an index, it takes the year nearest today, never after it."""
     from ingest.index import ingest_paths
-    from rag.store import open_store
+    from rag.store import get_store
     from tests.conftest import make_settings
 
     folder = tmp_path / "articles"
@@ -150,7 +150,7 @@ def test_an_archive_s_yearless_dateline_takes_the_archive_s_year(tmp_path, embed
     settings = make_settings(tmp_path, folder, ingest={"batch_chunks": 1})  # one article a batch: the wire first
     report = ingest_paths([folder], settings, embedder=embedder)
     assert report.totals["added"] == 5
-    dates = {r.title: r.published for r in open_store(settings, embedder.name).records().values()}
+    dates = {r.title: r.published for r in get_store(settings, embedder.name).records().values()}
     assert dates["Ports reopen"] == "2023-09-05"
     note = next(item.reason for item in report.items if item.title == "Ports reopen")
     assert "without a year" in note and "2023-09-06" in note  # the corpus's today that chose the year
@@ -160,6 +160,6 @@ def test_an_archive_s_yearless_dateline_takes_the_archive_s_year(tmp_path, embed
     (alone / "wire.txt").write_text((folder / "a_wire.txt").read_text(encoding="utf-8"), encoding="utf-8")
     settings = make_settings(tmp_path / "second", alone)
     ingest_paths([alone], settings, embedder=embedder)
-    (record,) = open_store(settings, embedder.name).records().values()
+    (record,) = get_store(settings, embedder.name).records().values()
     today = date.today()
     assert record.published == resolve_yearless((9, 5), today, today).isoformat()

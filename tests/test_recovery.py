@@ -18,7 +18,7 @@ import pytest
 from ingest.index import ingest_paths
 from rag.errors import DiskFullError, IndexBusyError, ReadOnlyIndexError, StoreError, index_error
 from rag.service import Done, ask
-from rag.store import open_store
+from rag.store import get_store
 
 from .conftest import ARTICLES, make_settings
 from .test_crash import forget_store, saved_lexical_agrees
@@ -31,7 +31,7 @@ NEW_ARTICLE = ("Ferry timetable approved\n\n" + "The harbour board of Quellport 
 
 
 def lexical_agrees(settings, embedder) -> None:
-    saved_lexical_agrees(settings, open_store(settings, embedder.name))
+    saved_lexical_agrees(settings, get_store(settings, embedder.name))
 
 
 # -- a damaged lexical index ---------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def test_editing_the_original_of_an_alias_keeps_both_texts_in_one_run(tmp_path, 
     original.write_text(text.replace("Quillhaven", "Marrowby"))
     report = ingest_paths([folder] if alias_in_run else [original], settings, embedder=embedder)
     assert outcomes(report) == {"a_original.txt": "updated", "b_copy.txt": "added"}
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     done = check_consistent(store)
     assert sorted(r.source for r in done.values()) == ["a_original.txt", "b_copy.txt"]
     texts = {r.source: " ".join(c["document"] for c in store.iter_chunks() if c["metadata"]["article_id"] == r.id)
@@ -158,7 +158,7 @@ def test_alias_whose_original_is_pruned_from_another_folder_is_indexed(tmp_path,
     (folder / "one" / "original.txt").unlink()
     report = ingest_paths([folder / "one"], settings, embedder=embedder, prune=True)
     assert outcomes(report) == {"one/original.txt": "removed", "two/copy.txt": "added"}
-    assert [r.source for r in check_consistent(open_store(settings, embedder.name)).values()] == ["two/copy.txt"]
+    assert [r.source for r in check_consistent(get_store(settings, embedder.name)).values()] == ["two/copy.txt"]
 
 
 # -- symlinks --------------------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def test_articles_reached_through_symlinks_are_named_by_the_link_and_pruned_with
     pruned = ingest_paths([folder], settings, embedder=embedder, prune=True)
     item = next(i for i in pruned.items if i.source == "gone.txt")
     assert item.outcome == "removed" and item.reason == "its link points nowhere"
-    assert [r.source for r in check_consistent(open_store(settings, embedder.name)).values()] == ["observatory.json"]
+    assert [r.source for r in check_consistent(get_store(settings, embedder.name)).values()] == ["observatory.json"]
 
 
 # -- an interrupted ingest, as stats reports it ---------------------------------------------------------
@@ -261,7 +261,7 @@ def test_disk_full_mid_ingest_is_reported_and_the_old_index_is_intact(tmp_path, 
     from rag import cli
 
     ingest_paths([settings.articles_dir], settings, embedder=embedder)
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     before = store.stats()
     (settings.articles_dir / "new.txt").write_text(NEW_ARTICLE)
     original = type(store.chunks).upsert
@@ -302,7 +302,7 @@ def _without_root_powers() -> list[str]:
 def test_read_only_index_folder_is_reported_as_such_and_left_intact(tmp_path, settings, embedder):
     prefix = _without_root_powers()
     ingest_paths([settings.articles_dir], settings, embedder=embedder)
-    before = open_store(settings, embedder.name).stats()
+    before = get_store(settings, embedder.name).stats()
     forget_store(settings)
     (settings.articles_dir / "new.txt").write_text(NEW_ARTICLE)
     config = tmp_path / "config.toml"
@@ -324,9 +324,9 @@ def test_read_only_index_folder_is_reported_as_such_and_left_intact(tmp_path, se
     finally:
         for path, mode in modes.items():
             path.chmod(mode)
-    after = open_store(settings, embedder.name).stats()
+    after = get_store(settings, embedder.name).stats()
     assert (after.articles, after.chunks) == (before.articles, before.chunks)
-    check_consistent(open_store(settings, embedder.name))
+    check_consistent(get_store(settings, embedder.name))
 
 
 @pytest.mark.unit
@@ -369,21 +369,21 @@ def test_an_interruption_is_shown_before_the_counts_in_the_ui():
 
 @pytest.mark.integration
 def test_a_copy_that_fails_midway_never_leaves_the_target_lexical_index_stale(tmp_path, embedder, monkeypatch):
-    from rag.lexical import lexical_cache
+    from rag.lexical import build_lexical_cache
     from rag.store import Store, copy_store
 
     source_settings = make_settings(tmp_path / "source", ARTICLES)
     ingest_paths([ARTICLES], source_settings, embedder=embedder)
     target_settings = make_settings(tmp_path / "target", ARTICLES)
-    target = open_store(target_settings, embedder.name)
-    lexical_cache(target_settings, target).refresh()  # the target's (empty) lexical index, saved as current
+    target = get_store(target_settings, embedder.name)
+    build_lexical_cache(target_settings, target).refresh()  # the target's (empty) lexical index, saved as current
 
     def fail(self, records):
         raise StoreError("the server went away")
 
     monkeypatch.setattr(Store, "put_records", fail)  # every chunk copied, no record
     with pytest.raises(StoreError):
-        copy_store(open_store(source_settings, embedder.name), target)
+        copy_store(get_store(source_settings, embedder.name), target)
     monkeypatch.undo()
-    got = lexical_cache(target_settings, target).get()
+    got = build_lexical_cache(target_settings, target).get()
     assert sorted(got.chunk_ids) == sorted(c["id"] for c in target.iter_chunks(include=[])) != []

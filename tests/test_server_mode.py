@@ -13,7 +13,7 @@ import pytest
 
 from ingest.index import ingest_paths
 from rag.service import answer
-from rag.store import open_store
+from rag.store import get_store
 
 from .conftest import ARTICLES, free_port, make_settings, wait_until_up
 from .test_crash import make_corpus
@@ -56,7 +56,7 @@ def test_ingest_and_ask_against_a_chroma_server(tmp_path, embedder, chroma):
     settings = http_settings(tmp_path, ARTICLES, chroma.port)
     report = ingest_paths([ARTICLES], settings, embedder=embedder)
     assert report.totals["added"] == 6 and not report.failed
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     assert "http://127.0.0.1" in store.location and len(check_consistent(store)) == 6
     again = ingest_paths([ARTICLES], settings, embedder=embedder)
     assert again.totals["unchanged"] == 6 and again.chunks_embedded == 0
@@ -78,7 +78,7 @@ def test_copy_an_embedded_index_into_a_server(tmp_path, embedder, chroma, capsys
     assert "copied 6 articles" in capsys.readouterr().out
     remote = http_settings(tmp_path / "server-cache-root", ARTICLES, chroma.port)
     remote = remote.replace(paths={"index_dir": str(tmp_path / "server-cache")})
-    assert len(check_consistent(open_store(remote, embedder.name))) == 6
+    assert len(check_consistent(get_store(remote, embedder.name))) == 6
     assert "Quillhaven" in answer("Which town will host the first Glowfish Festival?", settings=remote).text
     assert ingest_paths([ARTICLES], remote, embedder=embedder).totals["unchanged"] == 6
 
@@ -107,7 +107,7 @@ def test_server_stopped_mid_ingest_then_completed(tmp_path, embedder):
                                  ingest={"batch_chunks": 6}).replace(paths={"index_dir": str(tmp_path / "cache")})
         report = ingest_paths([folder], settings, embedder=embedder)
         assert not report.failed
-        assert len(check_consistent(open_store(settings, embedder.name))) == 12
+        assert len(check_consistent(get_store(settings, embedder.name))) == 12
     finally:
         server.stop()
     shutil.rmtree(tmp_path / "db", ignore_errors=True)
@@ -142,7 +142,7 @@ def test_two_serve_processes_on_one_chroma_server_see_each_other_s_ingests(tmp_p
 
     seed = http_settings(tmp_path / "seed", ARTICLES, chroma.port)
     ingest_paths([ARTICLES], seed, embedder=embedder)
-    shared = open_store(seed, embedder.name)
+    shared = get_store(seed, embedder.name)
     env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     procs = []
     try:
@@ -166,7 +166,8 @@ def test_two_serve_processes_on_one_chroma_server_see_each_other_s_ingests(tmp_p
         built = tmp_path / "b" / "cache" / "bm25" / "news" / "meta.json"
         assert json.loads(built.read_text())["version"] != shared.version()  # b's lexical copy is now stale ...
         after = ask_api(ports[1], question)
-        assert json.loads(built.read_text())["version"] == shared.version()  # ... and rebuilt for this question
+        assert json.loads(built.read_text())["version"] == shared.version()  # ... and brought up to date for this
+        assert len(json.loads(built.read_text())["segments"]) == 2  # question, from the change log: one new segment
         content = after["choices"][0]["message"]["content"]
         assert "4,321" in content and not after["newsrag"]["refused"], content
         assert any(c["title"] == "Orvik harbour has its busiest spring" for c in after["citations"])

@@ -100,9 +100,9 @@ def write(folder: Path, name: str, title: str, day: str, text: str) -> None:
 
 def stories_of(settings, embedder) -> dict[str, str]:
     """Article title -> story id, read from the chunks' metadata."""
-    from rag.store import open_store
+    from rag.store import get_store
 
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     found = store.story_chunks(list(store.records()))
     return {chunks[0][2]["title"]: chunks[0][2].get("story", "") for chunks in found.values()}
 
@@ -110,7 +110,7 @@ def stories_of(settings, embedder) -> dict[str, str]:
 @pytest.mark.unit
 def test_ingest_gives_each_article_a_story_and_prune_updates_the_table(tmp_path: Path):
     from ingest.index import ingest_paths
-    from rag.stories import open_table
+    from rag.stories import load_story_table
 
     folder, embedder = tmp_path / "articles", FakeEmbedder()
     settings = make_settings(tmp_path, folder)
@@ -123,7 +123,7 @@ def test_ingest_gives_each_article_a_story_and_prune_updates_the_table(tmp_path:
     assert first["Velmora rail strike begins"] == first["Velmora rail strike enters day two"] != first[
         "Sarnia olive harvest falls"]
     assert all(first.values())
-    table = open_table(settings)
+    table = load_story_table(settings)
     assert len(table) == 3 and len(table.members) == 2
 
     write(folder, "s3.txt", "Velmora strike talks", "2024-02-23", STRIKE.format(day="Friday", extra="Talks began."))
@@ -133,13 +133,13 @@ def test_ingest_gives_each_article_a_story_and_prune_updates_the_table(tmp_path:
     strike = first["Velmora rail strike begins"]
     assert after == {"Velmora rail strike enters day two": strike, "Velmora strike talks": strike,
                      "Sarnia olive harvest falls": first["Sarnia olive harvest falls"]}  # the story outlives its founder
-    table = open_table(settings)
+    table = load_story_table(settings)
     assert sorted(len(m) for m in table.members.values()) == [1, 2] and table.story_of("x") is None
 
-    from rag.store import open_store
+    from rag.store import get_store
     from rag.stories import listing
 
-    found, current = listing(settings, open_store(settings, embedder.name))
+    found, current = listing(settings, get_store(settings, embedder.name))
     assert current and [(s.id, [(d, t) for _, d, t in s.articles]) for s in found] == [
         (strike, [("2024-02-21", "Velmora rail strike enters day two"), ("2024-02-23", "Velmora strike talks")]),
         (first["Sarnia olive harvest falls"], [("2024-02-21", "Sarnia olive harvest falls")])]
@@ -148,7 +148,7 @@ def test_ingest_gives_each_article_a_story_and_prune_updates_the_table(tmp_path:
 @pytest.mark.unit
 def test_a_lost_table_is_rebuilt_from_chroma_and_an_index_without_stories_gets_them(tmp_path: Path):
     from ingest.index import ingest_paths
-    from rag.stories import open_table, table_path
+    from rag.stories import load_story_table, table_path
 
     folder, embedder = tmp_path / "articles", FakeEmbedder()
     write(folder, "s1.txt", "Velmora rail strike begins", "2024-02-20", STRIKE.format(day="Tuesday", extra=""))
@@ -163,11 +163,11 @@ def test_a_lost_table_is_rebuilt_from_chroma_and_an_index_without_stories_gets_t
     assert report.totals["unchanged"] == 3 and report.chunks_embedded == 0
     given = stories_of(settings, embedder)
     assert len(set(given.values())) == 2 and all(given.values())
-    saved = open_table(settings).members
+    saved = load_story_table(settings).members
 
     table_path(settings).write_bytes(b"damaged")
     ingest_paths([folder], settings, embedder=embedder)
-    assert open_table(settings).members == saved  # rebuilt from the story ids the chunks carry
+    assert load_story_table(settings).members == saved  # rebuilt from the story ids the chunks carry
     assert stories_of(settings, embedder) == given
 
 
@@ -197,7 +197,7 @@ def test_the_real_model_groups_two_reports_of_one_event_apart_from_another(tmp_p
 @pytest.mark.unit
 def test_a_run_killed_before_the_table_is_saved_leaves_a_table_the_next_run_completes(tmp_path: Path, monkeypatch):
     from ingest.index import ingest_paths
-    from rag.stories import StoryTable, open_table
+    from rag.stories import StoryTable, load_story_table
 
     folder, embedder = tmp_path / "articles", FakeEmbedder()
     settings = make_settings(tmp_path, folder)
@@ -213,11 +213,11 @@ def test_a_run_killed_before_the_table_is_saved_leaves_a_table_the_next_run_comp
     monkeypatch.setattr(StoryTable, "save", killed)
     with pytest.raises(KeyboardInterrupt):
         ingest_paths([folder], settings, embedder=embedder)
-    assert len(open_table(settings)) == 1  # the table of the run before
+    assert len(load_story_table(settings)) == 1  # the table of the run before
     monkeypatch.setattr(StoryTable, "save", save)
     report = ingest_paths([folder], settings, embedder=embedder)
     assert report.chunks_embedded == 0 and any("interrupted" in note for note in report.notes)
-    table, given = open_table(settings), stories_of(settings, embedder)
+    table, given = load_story_table(settings), stories_of(settings, embedder)
     assert len(table) == 3 and len(set(given.values())) == 2
     assert {table.story_of(a) for a in table.row} == set(given.values())
 
@@ -225,8 +225,8 @@ def test_a_run_killed_before_the_table_is_saved_leaves_a_table_the_next_run_comp
 @pytest.mark.unit
 def test_a_timeline_lists_a_storys_articles_by_date_with_their_lead_sentences(tmp_path: Path):
     from ingest.index import ingest_paths
-    from rag.store import open_store
-    from rag.stories import open_table
+    from rag.store import get_store
+    from rag.stories import load_story_table
     from rag.timeline import find_story, lead, timeline
 
     folder, embedder = tmp_path / "articles", FakeEmbedder()
@@ -236,16 +236,16 @@ def test_a_timeline_lists_a_storys_articles_by_date_with_their_lead_sentences(tm
     write(folder, "s1.txt", "Velmora rail strike begins", "2024-02-20", STRIKE.format(day="Tuesday", extra=""))
     write(folder, "o.txt", "Sarnia olive harvest falls", "2024-02-21", OLIVES)
     ingest_paths([folder], settings, embedder=embedder)
-    table = open_table(settings)
+    table = load_story_table(settings)
     story = find_story(table, "What happened in the Velmora strike?")
     assert story == table.story_of(next(a for a in table.row if table.feats[table.row[a]].title >= {"begins"}))
     assert find_story(table, story) == story and find_story(table, "zebra crossing") is None
-    events = timeline(open_store(settings, embedder.name), table, story)
+    events = timeline(get_store(settings, embedder.name), table, story)
     assert [(e.published.isoformat(), e.title) for e in events] == [
         ("2024-02-20", "Velmora rail strike begins"), ("2024-02-21", "Velmora rail strike day two")]
     assert all(e.sentence.startswith("Rail workers in Velmora began a strike over pay on") for e in events)
     assert events[0].start == 0 and events[1].start > 0  # "By Staff." is too short to be a lead
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     only = timeline(store, table, story, since=date(2024, 2, 21))  # exact, like ask's --since/--until
     assert [e.title for e in only] == ["Velmora rail strike day two"]
     assert [e.title for e in timeline(store, table, story, until=date(2024, 2, 20))] == ["Velmora rail strike begins"]
@@ -256,8 +256,8 @@ def test_a_timeline_lists_a_storys_articles_by_date_with_their_lead_sentences(tm
 
 def test_the_digest_ranks_a_windows_stories_by_outlets_then_newest_with_cited_leads(tmp_path: Path):
     from ingest.index import ingest_paths
-    from rag.store import open_store
-    from rag.stories import open_table
+    from rag.store import get_store
+    from rag.stories import load_story_table
     from rag.timeline import corpus_today, digest
 
     folder, embedder = tmp_path / "articles", FakeEmbedder()
@@ -270,7 +270,7 @@ def test_the_digest_ranks_a_windows_stories_by_outlets_then_newest_with_cited_le
                                             f"{STRIKE.format(day=weekday, extra='')}\n")
     write(folder, "o.txt", "Sarnia olive harvest falls", "2024-02-22", OLIVES)
     ingest_paths([folder], settings, embedder=embedder)
-    store, table = open_store(settings, embedder.name), open_table(settings)
+    store, table = get_store(settings, embedder.name), load_story_table(settings)
     assert corpus_today(table, date(2030, 1, 1)) == date(2024, 2, 22)  # the digest's default end, from the table
     assert corpus_today(table, date(2024, 2, 21)) == date(2024, 2, 21)  # never after the clock
     items = digest(store, table, date(2024, 2, 20), date(2024, 2, 22))

@@ -222,15 +222,15 @@ def strike_corpus(folder: Path) -> None:
 def test_a_storys_timeline_carries_its_figures_and_the_cli_prints_them(tmp_path: Path, monkeypatch, capsys):
     from ingest.index import ingest_paths
     from rag import cli, embed
-    from rag.store import open_store
-    from rag.stories import open_table
+    from rag.store import get_store
+    from rag.stories import load_story_table
     from rag.timeline import story_timeline
 
     folder, embedder = tmp_path / "articles", FakeEmbedder()
     settings = make_settings(tmp_path, folder)
     strike_corpus(folder)
     ingest_paths([folder], settings, embedder=embedder)
-    store, table = open_store(settings, embedder.name), open_table(settings)
+    store, table = get_store(settings, embedder.name), load_story_table(settings)
     timeline = story_timeline(store, table, "Velmora rail strike")
     assert timeline is not None and [e.published.isoformat() for e in timeline.events] == [
         "2024-02-20", "2024-02-21", "2024-02-22"]

@@ -8,7 +8,7 @@ import pytest
 
 from ingest.uploads import safe_name, save_pasted, save_uploads
 from ingest.web import ingest_urls
-from rag.store import open_store
+from rag.store import get_store
 
 from .conftest import ARTICLES, LocalServer, QuietHandler, make_settings
 
@@ -116,7 +116,7 @@ def test_pasted_article_is_indexed_as_a_file(tmp_path, embedder):
                        settings, published=date(2024, 5, 1), outlet="Orvik Herald", url="")
     report = ingest_paths([path], settings, embedder=embedder)
     assert report.totals["added"] == 1
-    record = next(iter(open_store(settings, embedder.name).records().values()))
+    record = next(iter(get_store(settings, embedder.name).records().values()))
     assert (record.title, record.published, record.outlet) == ("Orvik bakery wins prize", "2024-05-01", "Orvik Herald")
 
 
@@ -125,7 +125,7 @@ def test_page_and_feed_from_a_local_server(tmp_path, embedder, site):
     settings = make_settings(tmp_path, tmp_path / "articles")
     page = ingest_urls([f"{site.base}/news/lantern-parade"], settings, embedder=embedder)
     assert [i.outcome for i in page.items] == ["added"]
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     record = next(iter(store.records().values()))
     assert record.title == "Lantern parade in Orvik draws record crowd" and record.published == "2024-05-02"
     assert record.url == f"{site.base}/news/lantern-parade" and record.outlet == "Orvik Herald"
@@ -168,7 +168,7 @@ def test_watch_reindexes_new_and_removed_files(tmp_path, embedder):
     folder = tmp_path / "articles"
     folder.mkdir()
     settings = make_settings(tmp_path, folder)
-    store = open_store(settings, embedder.name)
+    store = get_store(settings, embedder.name)
     thread, stop = start_watcher(settings)
     try:
         time.sleep(1.0)
