@@ -343,6 +343,7 @@ class LexicalIndex:
         # a segment's row -> the index's row (-1: not live)
         self._rows = [np.where(a, np.cumsum(a, dtype=np.int64) - 1 + off, -1) for a, off in zip(self.live, self.offsets)]
         self._df: dict[int, int] = {}
+        self._last: tuple[str, np.ndarray] | None = None
 
     def _joined(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """One table of ``column``'s values across segments, and each live row's code in it."""
@@ -427,7 +428,16 @@ class LexicalIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query`` (zeros when no query word is indexed); a word the query
-        repeats counts each time, as in bm25s."""
+        repeats counts each time, as in bm25s. The last query's scores are kept (a search asks twice: for
+        the best overall and for the best of the date pool); callers must not change the array."""
+        last = self._last
+        if last is not None and last[0] == query:
+            return last[1]
+        out = self._scores(query)
+        self._last = (query, out)
+        return out
+
+    def _scores(self, query: str) -> np.ndarray:
         out = np.zeros(len(self.chunk_ids), dtype=np.float32)
         n = len(self.chunk_ids)
         weights: dict[int, tuple[np.ndarray, np.ndarray]] = {}

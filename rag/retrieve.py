@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -66,9 +67,11 @@ def passage_from(chunk_id: str, text: str, meta: dict[str, Any]) -> Passage:
     )
 
 
-def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+@functools.lru_cache(maxsize=4096)
+def _shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
+    """A passage's word 5-grams; cached, since diversifying compares each candidate with every one kept."""
     words = re.findall(r"\w+", text.lower())
-    return {tuple(words[i : i + n]) for i in range(max(1, len(words) - n + 1))}
+    return frozenset(tuple(words[i : i + n]) for i in range(max(1, len(words) - n + 1)))
 
 
 def near_duplicate(a: str, b: str, threshold: float) -> bool:

@@ -79,6 +79,14 @@ def test_the_table_saves_and_loads_and_a_damaged_file_is_an_empty_table(tmp_path
     assert again.version == "v1" and again.members == table.members and not again.dirty
     assert again.feats[again.row["a"]] is not None and again.feats[again.row["a"]].names == {"oakland"}
     assert again.story_of("b") == "a" and again.hash[again.row["b"]] == "h2"
+    table.assign("c", "h3", feats([0, 1], title="flood", found="fresno"))
+    table.remove("a")  # a removed row is not saved
+    table.save(path, "v2")
+    again = StoryTable.load(path, Params())
+    assert again.members == table.members and again.df == table.df and set(again.row) == {"b", "c"}
+    probe = feats([0.9, 0.3], title="storm", found="fresno")
+    assert again.scores(probe) == pytest.approx(table.scores(probe))
+    assert again.assign("d", "h4", probe) == table.assign("d", "h4", probe)
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the stories folder should be")
     with pytest.raises(StoreError, match="Cannot write the story table"):
