@@ -256,7 +256,10 @@ def main() -> None:
     print("disk", result["disk_mib"], flush=True)
     lines = args.new.read_text().splitlines()
     adds = []
-    for run in range(args.runs):
+    first = 0
+    while (args.work / f"ten-{first}.jsonl").exists():  # an earlier measurement added those: take the next ones
+        first += 1
+    for run in range(first, first + args.runs):
         ten = args.work / f"ten-{run}.jsonl"
         ten.write_text("\n".join(lines[10 * run:10 * run + 10]) + "\n")
         wall, out = timed(["--config", str(config), "ingest", str(ten)])
