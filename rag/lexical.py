@@ -344,6 +344,8 @@ class LexicalIndex:
         self._rows = [np.where(a, np.cumsum(a, dtype=np.int64) - 1 + off, -1) for a, off in zip(self.live, self.offsets)]
         self._df: dict[int, int] = {}
         self._last: tuple[str, np.ndarray] | None = None
+        self._masks: dict[FilterRule, np.ndarray] = {}
+        self._admitted: dict[FilterRule, list[str]] = {}
 
     def _joined(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """One table of ``column``'s values across segments, and each live row's code in it."""
@@ -376,8 +378,28 @@ class LexicalIndex:
         return self.outlet_table[self.outlet_codes]
 
     def mask(self, rule: FilterRule | None) -> np.ndarray | None:
-        """Which chunks the filter rule admits (None when there is no rule)."""
-        return None if rule is None else rule.mask(self.date_keys, self.outlet_codes, self.outlet_table)
+        """Which chunks the filter rule admits (None when there is no rule). The last few rules' masks are kept:
+        a search asks for each one's up to four times (3.5 ms apiece at 1M chunks); callers must not change them."""
+        if rule is None:
+            return None
+        kept = self._masks.get(rule)
+        if kept is None:
+            kept = rule.mask(self.date_keys, self.outlet_codes, self.outlet_table)
+            if len(self._masks) >= 8:
+                self._masks.pop(next(iter(self._masks)))
+            self._masks[rule] = kept
+        return kept
+
+    def admitted(self, rule: FilterRule) -> list[str]:
+        """The ids of the chunks a rule admits (kept with the rule's mask; 11 ms for 70k ids at 1M chunks)."""
+        ids = self._admitted.get(rule)
+        if ids is None:
+            mask = self.mask(rule)
+            ids = [self.chunk_ids[i] for i in np.flatnonzero(mask)] if mask is not None else list(self.chunk_ids)
+            if len(self._admitted) >= 8:
+                self._admitted.pop(next(iter(self._admitted)))
+            self._admitted[rule] = ids
+        return ids
 
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, counts) of the live chunks holding a term id."""

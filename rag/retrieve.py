@@ -221,7 +221,7 @@ class Retriever:
                     if (row := index.positions.get(cid)) is not None and mask[row]][:depth]
             if not exact or len(kept) >= min(depth, admitted):
                 return kept
-        return self.store.nearest(vector, min(depth, admitted), among=[index.chunk_ids[i] for i in np.flatnonzero(mask)])
+        return self.store.nearest(vector, min(depth, admitted), among=index.admitted(rule))
 
     def _lexical(self, query: str, filters: Filters, index: LexicalIndex, depth: int,
                  undated: bool = False) -> list[tuple[str, float]]:
