@@ -11,18 +11,16 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
-from common import CORPUS, QUESTIONS, ROOT, machine, save
+from common import CORPUS, QUESTIONS, ROOT, machine, save, serve_until_ready
 
 sys.path.insert(0, str(ROOT))
 
@@ -119,16 +117,9 @@ def answers(work: Path) -> dict:
     return {"questions": len(questions), **p50_p95(timings), "index_dir": str(settings.index_dir)}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cold(index_dir: str, work: Path) -> dict:
     config = work / "cold.toml"
-    port = free_port()
-    config.write_text(f'[paths]\nindex_dir = "{index_dir}"\n[ui]\nport = {port}\n')
+    config.write_text(f'[paths]\nindex_dir = "{index_dir}"\n')
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     asks = []
     for _ in range(5):
@@ -136,25 +127,7 @@ def cold(index_dir: str, work: Path) -> dict:
         subprocess.run([sys.executable, "-m", "rag.cli", "--config", str(config), "ask",
                         "Who won the Singapore Grand Prix?"], cwd=ROOT, env=env, check=True, capture_output=True)
         asks.append(time.perf_counter() - t)
-    serves = []
-    for _ in range(3):
-        t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--config", str(config), "serve"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as reply:
-                        if reply.status == 200:
-                            break
-                except OSError:
-                    time.sleep(0.1)
-                if time.perf_counter() - t > 120:
-                    raise RuntimeError("serve did not answer in 120 s")
-            serves.append(time.perf_counter() - t)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    serves = [serve_until_ready(config) for _ in range(3)]
     return {"ask_s": round(statistics.median(asks), 2), "ask_min_s": round(min(asks), 2), "ask_runs": len(asks),
             "serve_s": round(statistics.median(serves), 2), "serve_min_s": round(min(serves), 2),
             "serve_runs": len(serves)}

@@ -32,16 +32,14 @@ import json
 import os
 import random
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
-from common import OUT, ROOT, machine, save
+from common import OUT, ROOT, machine, run_newsrag, save, serve_until_ready
 
 sys.path.insert(0, str(ROOT))
 
@@ -146,43 +144,9 @@ def build(source_config: Path, work: Path, n_chunks: int, batch: int) -> dict:
             "build_peak_mib": round(peak_mib())}
 
 
-def timed(argv: list[str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rag.cli", *argv], capture_output=True, text=True, cwd=ROOT, env=ENV)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"newsrag {' '.join(argv)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall, proc.stdout
-
-
 def min_median(values: list[float]) -> dict[str, float]:
     return {"min_s": round(min(values), 2), "median_s": round(statistics.median(values), 2),
             "all_s": [round(v, 2) for v in values]}
-
-
-def serve_ready(config: Path, runs: int) -> dict:
-    times = []
-    for _ in range(runs):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--config", str(config), "serve", "--port",
-                                 str(port)], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError("serve exited before it was ready")
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2).read()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            times.append(time.perf_counter() - start)
-        finally:
-            proc.terminate()
-            proc.wait(60)
-    return min_median(times)
 
 
 def queries(config: Path, questions: Path) -> dict:
@@ -249,26 +213,27 @@ def main() -> None:
         # the first ingest after the build brings the story table up to date (one-off, timed apart)
         empty = args.work / "empty"
         empty.mkdir(exist_ok=True)
-        result["first_ingest_after_build_s"] = round(timed(["--config", str(config), "ingest", str(empty)])[0], 1)
+        result["first_ingest_after_build_s"] = round(run_newsrag(config, "ingest", str(empty), json_out=False)[1], 1)
     index = args.work / "index"
     result["disk_mib"] = {"all": round(du(index) / 2**20), "chroma": round(du(index / "chroma") / 2**20),
                           "lexical": round(du(index / "bm25") / 2**20)}
     print("disk", result["disk_mib"], flush=True)
     lines = args.new.read_text().splitlines()
-    adds = []
+    adds, peaks = [], []
     first = 0
     while (args.work / f"ten-{first}.jsonl").exists():  # an earlier measurement added those: take the next ones
         first += 1
     for run in range(first, first + args.runs):
         ten = args.work / f"ten-{run}.jsonl"
         ten.write_text("\n".join(lines[10 * run:10 * run + 10]) + "\n")
-        wall, out = timed(["--config", str(config), "ingest", str(ten)])
+        out, wall, peak = run_newsrag(config, "ingest", str(ten), json_out=False)
         adds.append(wall)
+        peaks.append(peak)
         print(f"add 10 articles: {wall:.2f} s ({out.strip().splitlines()[-1]})", flush=True)
-    result["add_10_articles"] = min_median(adds)
-    result["serve_ready"] = serve_ready(config, args.runs)
+    result["add_10_articles"] = {**min_median(adds), "peak_mib": round(max(peaks))}
+    result["serve_ready"] = min_median([serve_until_ready(config, "/v1/models") for _ in range(args.runs)])
     print("serve ready", result["serve_ready"], flush=True)
-    asks = [timed(["--config", str(config), "ask", "Which former pope was laid to rest this week?"])[0]
+    asks = [run_newsrag(config, "ask", "Which former pope was laid to rest this week?", json_out=False)[1]
             for _ in range(args.runs)]
     result["ask"] = min_median(asks)
     print("ask", result["ask"], flush=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,3 +64,33 @@ def machine() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_until_ready(config: Path, path: str = "/", limit_s: float = 300.0) -> float:
+    """Seconds from starting ``newsrag serve`` (a whole process, on a free port) until ``path`` answers 200."""
+    port = free_port()
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--config", str(config), "serve", "--port", str(port)],
+                            cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"newsrag serve exited ({proc.returncode}) before {path} answered")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
+                    if reply.status == 200:
+                        return time.perf_counter() - start
+            except OSError:
+                time.sleep(0.1)
+            if time.perf_counter() - start > limit_s:
+                raise RuntimeError(f"newsrag serve did not answer in {limit_s:.0f} s")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

@@ -59,7 +59,8 @@ K1, B = 1.5, 0.75  # bm25s's defaults, which the index was measured with
 FORMAT = 3  # the files' layout: 3 = segments; an index saved in another layout is rebuilt
 MAX_SEGMENTS = 12  # past this, a save merges the newer segments into one
 FETCH = 2000  # chunks read back from Chroma per call when an update indexes what it wrote
-ARRAYS = ("ids", "articles", "outlets", "dates", "lengths", "deleted", "terms", "indptr", "rows", "tf")
+ARRAYS = ("ids", "articles", "article_codes", "outlets", "outlet_codes", "dates", "lengths", "deleted", "terms", "indptr",
+          "rows", "tf")  # what a segment's file holds
 
 
 def robust_today(days: np.ndarray, now: date, several: int = SEVERAL,
@@ -179,7 +180,7 @@ class Segment:
             raise ValueError(f"{path.name} is missing") from None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path.name} does not load ({type(exc).__name__}: {exc})") from None
-        missing = [k for k in (*ARRAYS, "article_codes", "outlet_codes") if k not in a]
+        missing = [k for k in ARRAYS if k not in a]
         if missing:
             raise ValueError(f"{path.name} lacks {', '.join(missing)}")
         n, postings = int(entry["rows"]), len(a["rows"])
@@ -255,22 +256,29 @@ class _SegmentBuilder:
 
     def finish(self, deleted: Iterable[str] = ()) -> Segment:
         self._flush()
-        if self.parts:
-            term_of = np.concatenate([p[0] for p in self.parts])
-            order = np.argsort(term_of, kind="stable")  # pages are in row order, so rows stay ascending per term
-            term_of = term_of[order]
-            rows = np.concatenate([p[1] for p in self.parts])[order]
-            tf = np.concatenate([p[2] for p in self.parts])[order]
-            terms_, starts = np.unique(term_of, return_index=True)
-            indptr = np.append(starts, len(term_of)).astype(np.int64)
-        else:
-            terms_, indptr = np.zeros(0, np.int32), np.zeros(1, np.int64)
-            rows, tf = np.zeros(0, np.int32), np.zeros(0, np.uint16)
-        article_table, article_codes = _coded(self.articles)
-        outlet_table, outlet_codes = _coded(self.outlets)
-        return Segment(f"seg-{uuid.uuid4().hex[:12]}", self.ids, article_table, article_codes, outlet_table,
-                       outlet_codes, np.asarray(self.dates, dtype=np.int32), np.asarray(self.lengths, dtype=np.int32),
-                       sorted(set(deleted)), terms_.astype(np.int32), indptr, rows, tf)
+        return _new_segment(self.ids, self.articles, self.outlets, self.dates, self.lengths, deleted, self.parts)
+
+
+def _new_segment(ids: list[str], articles: Sequence[str], outlets: Sequence[str], dates: Any, lengths: Any,
+                 deleted: Iterable[str], parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Segment:
+    """A new segment of these chunks, from postings given as (term ids, rows, counts) parts whose rows ascend
+    within each part and from one part to the next (a stable sort by term keeps them ascending per term)."""
+    if parts:
+        term_of = np.concatenate([p[0] for p in parts])
+        order = np.argsort(term_of, kind="stable")
+        term_of = term_of[order]
+        rows = np.concatenate([p[1] for p in parts])[order]
+        tf = np.concatenate([p[2] for p in parts])[order]
+        terms_, starts = np.unique(term_of, return_index=True)
+        indptr = np.append(starts, len(term_of)).astype(np.int64)
+    else:
+        terms_, indptr = np.zeros(0, np.int32), np.zeros(1, np.int64)
+        rows, tf = np.zeros(0, np.int32), np.zeros(0, np.uint16)
+    article_table, article_codes = _coded(articles)
+    outlet_table, outlet_codes = _coded(outlets)
+    return Segment(f"seg-{uuid.uuid4().hex[:12]}", ids, article_table, article_codes, outlet_table, outlet_codes,
+                   np.asarray(dates, dtype=np.int32), np.asarray(lengths, dtype=np.int32), sorted(set(deleted)),
+                   terms_.astype(np.int32), indptr, rows.astype(np.int32), tf.astype(np.uint16))
 
 
 def _merge(segments: Sequence[Segment], live: Sequence[np.ndarray], keep_deleted: bool) -> Segment:
@@ -289,18 +297,9 @@ def _merge(segments: Sequence[Segment], live: Sequence[np.ndarray], keep_deleted
         lengths.append(segment.lengths[alive])
         term_of = np.repeat(segment.terms, np.diff(segment.indptr))
         keep = alive[segment.rows]
-        parts.append((term_of[keep], new_row[segment.rows[keep]].astype(np.int32), segment.tf[keep]))
-    term_of = np.concatenate([p[0] for p in parts])
-    order = np.argsort(term_of, kind="stable")
-    term_of = term_of[order]
-    terms_, starts = np.unique(term_of, return_index=True)
-    article_table, article_codes = _coded(articles)
-    outlet_table, outlet_codes = _coded(outlets)
-    deleted = sorted({d for s in segments for d in s.deleted}) if keep_deleted else []
-    return Segment(f"seg-{uuid.uuid4().hex[:12]}", ids, article_table, article_codes, outlet_table, outlet_codes,
-                   np.concatenate(dates), np.concatenate(lengths), deleted, terms_.astype(np.int32),
-                   np.append(starts, len(term_of)).astype(np.int64),
-                   np.concatenate([p[1] for p in parts])[order], np.concatenate([p[2] for p in parts])[order])
+        parts.append((term_of[keep], new_row[segment.rows[keep]], segment.tf[keep]))
+    deleted = {d for s in segments for d in s.deleted} if keep_deleted else set()
+    return _new_segment(ids, articles, outlets, np.concatenate(dates), np.concatenate(lengths), deleted, parts)
 
 
 def _live(segments: Sequence[Segment]) -> list[np.ndarray]:
@@ -343,9 +342,6 @@ class LexicalIndex:
         # a segment's row -> the index's row (-1: not live)
         self._rows = [np.where(a, np.cumsum(a, dtype=np.int64) - 1 + off, -1) for a, off in zip(self.live, self.offsets)]
         self._df: dict[int, int] = {}
-        self._last: tuple[str, np.ndarray] | None = None
-        self._masks: dict[FilterRule, np.ndarray] = {}
-        self._admitted: dict[FilterRule, list[str]] = {}
 
     def _joined(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """One table of ``column``'s values across segments, and each live row's code in it."""
@@ -378,28 +374,8 @@ class LexicalIndex:
         return self.outlet_table[self.outlet_codes]
 
     def mask(self, rule: FilterRule | None) -> np.ndarray | None:
-        """Which chunks the filter rule admits (None when there is no rule). The last few rules' masks are kept:
-        a search asks for each one's up to four times (3.5 ms apiece at 1M chunks); callers must not change them."""
-        if rule is None:
-            return None
-        kept = self._masks.get(rule)
-        if kept is None:
-            kept = rule.mask(self.date_keys, self.outlet_codes, self.outlet_table)
-            if len(self._masks) >= 8:
-                self._masks.pop(next(iter(self._masks)))
-            self._masks[rule] = kept
-        return kept
-
-    def admitted(self, rule: FilterRule) -> list[str]:
-        """The ids of the chunks a rule admits (kept with the rule's mask; 11 ms for 70k ids at 1M chunks)."""
-        ids = self._admitted.get(rule)
-        if ids is None:
-            mask = self.mask(rule)
-            ids = [self.chunk_ids[i] for i in np.flatnonzero(mask)] if mask is not None else list(self.chunk_ids)
-            if len(self._admitted) >= 8:
-                self._admitted.pop(next(iter(self._admitted)))
-            self._admitted[rule] = ids
-        return ids
+        """Which chunks the filter rule admits (None when there is no rule)."""
+        return None if rule is None else rule.mask(self.date_keys, self.outlet_codes, self.outlet_table)
 
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, counts) of the live chunks holding a term id."""
@@ -450,16 +426,7 @@ class LexicalIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query`` (zeros when no query word is indexed); a word the query
-        repeats counts each time, as in bm25s. The last query's scores are kept (a search asks twice: for
-        the best overall and for the best of the date pool); callers must not change the array."""
-        last = self._last
-        if last is not None and last[0] == query:
-            return last[1]
-        out = self._scores(query)
-        self._last = (query, out)
-        return out
-
-    def _scores(self, query: str) -> np.ndarray:
+        repeats counts each time, as in bm25s."""
         out = np.zeros(len(self.chunk_ids), dtype=np.float32)
         n = len(self.chunk_ids)
         weights: dict[int, tuple[np.ndarray, np.ndarray]] = {}

@@ -49,6 +49,8 @@ STATE_ID = "__state__"
 EXACT_AMONG = 2000  # a dense search among at most this many chunk ids ranks their vectors exactly (see nearest)
 CHANGE_LOG_KEEP = 20  # ingest runs kept in the change log, for other processes' lexical indexes to catch up with
 CHANGE_LOG_MAX_IDS = 20_000  # a run that wrote or deleted more chunks is not logged: catching up costs a rebuild
+
+
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
     """Chroma failures (a server gone, a broken directory) become a StoreError naming the index."""
 
@@ -472,10 +474,10 @@ class Store:
             return None
 
     def _log_changes(self, version: str, changes: ChunkChanges) -> None:
+        """One run's entry: the chunk ids as its document, so that trimming the log reads only the metadata."""
         log_ = self._change_log(create=True)
-        log_.upsert(ids=[version], embeddings=[[0.0]], metadatas=[{
-            "since": changes.since, "written": json.dumps(sorted(changes.written)),
-            "deleted": json.dumps(sorted(changes.deleted)), "at": time.time()}])
+        log_.upsert(ids=[version], embeddings=[[0.0]], metadatas=[{"since": changes.since, "at": time.time()}],
+                    documents=[json.dumps({"written": sorted(changes.written), "deleted": sorted(changes.deleted)})])
         got = log_.get(include=["metadatas"])
         if len(got["ids"]) > CHANGE_LOG_KEEP:
             ages = sorted(zip((float((m or {}).get("at", 0)) for m in got["metadatas"] or []), got["ids"]))
@@ -492,16 +494,15 @@ class Store:
         total = ChunkChanges(since)
         current = since
         for _ in range(CHANGE_LOG_KEEP):
-            got = log_.get(where={"since": current}, include=["metadatas"])
+            got = log_.get(where={"since": current}, include=["documents"])
             if len(got["ids"]) != 1:
                 return None
-            meta = (got["metadatas"] or [{}])[0] or {}
             try:
-                written, deleted = json.loads(str(meta["written"])), json.loads(str(meta["deleted"]))
-            except (KeyError, ValueError):
+                entry = json.loads((got["documents"] or [""])[0] or "")
+                total.written.update(entry["written"])
+                total.deleted.update(entry["deleted"])
+            except (KeyError, TypeError, ValueError):
                 return None
-            total.written.update(written)
-            total.deleted.update(deleted)
             current = got["ids"][0]
             if current == version:
                 return total

@@ -281,8 +281,7 @@ class StoryTable:
         if len(set(ids)) != len(ids):
             raise ValueError("an article is listed twice")
         self.ids, self.story, self.hash = [str(a) for a in ids], [str(s) for s in story], [str(h) for h in digest]
-        self.vectors = vectors if len(vectors) else np.zeros((0, 0), dtype=np.float32)
-        self.days, self.alive = days, np.ones(len(ids), dtype=bool)
+        self.vectors, self.days, self.alive = vectors, days, np.ones(len(ids), dtype=bool)
         self.feats = [Features(vectors[i], int(days[i]), frozenset(t), frozenset(n))
                       for i, (t, n) in enumerate(zip(title, names))]
         self.row = {aid: i for i, aid in enumerate(self.ids)}

@@ -200,7 +200,7 @@ def test_a_narrow_filter_searches_among_exactly_the_chunks_it_admits(tmp_path, e
         assert 0 < mask.mean() < BROAD_FILTER
         admitted = [index.chunk_ids[i] for i in np.flatnonzero(mask)]
         expected = sorted(admitted, key=lambda cid: -float(vectors[cid] @ query))
-        got = retriever._dense(query, filters, 50, index)
+        got = retriever._dense(query, mask, 50, index)
         assert [cid for cid, _ in got] == expected
         assert [sim for _, sim in got] == pytest.approx([float(vectors[c] @ query) for c in expected], abs=1e-4)
 
