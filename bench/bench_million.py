@@ -2,7 +2,7 @@
 realtimeqa-2023h1 index, then what a user feels at that size. Not run in CI.
 
     python bench/bench_million.py --source H1.toml --work DIR [--chunks 1000000] [--batch 50000]
-        [--runs 3] [--new DEV/corpus.jsonl]
+        [--runs 3] [--new DEV/corpus.jsonl] [--before OTHER_CHECKOUT --before-work COPY_OF_DIR]
 
 The corpus: every h1 article copied until there are ``--chunks`` chunks. Copy 0 is the original; copy k
 gets its own article and chunk ids, one of 40 wire outlets, a date moved by up to two years (one shift per
@@ -23,6 +23,13 @@ Then, each timed from outside as a whole process (min and median of ``--runs``):
 and in one child process, hybrid retrieval p50/p95 over 200 h1 questions without filters, with a date
 range, with an outlet and with both (a breakdown: no process start in it). Disk size and peak memory too.
 Results go to bench/out/million-<chunks>.json.
+
+With ``--before`` (another checkout) and ``--before-work`` (a copy of the built index, e.g. ``cp -a DIR
+COPY``, in whatever layout that code reads), only the adds are timed: both sides through the same harness
+(``python -m rag.cli ingest``), alternating, each adding the same 10 articles to its own index in place.
+Results go to bench/out/million-<chunks>-update.json. With ``--server``, only the adds are timed, with the
+index's Chroma behind a `chroma run` server on 127.0.0.1 ([store] mode = "http"), which keeps its vector
+index loaded between ingests (bench/out/million-<chunks>-server.json).
 """
 
 from __future__ import annotations
@@ -36,10 +43,12 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
-from common import OUT, ROOT, machine, run_newsrag, save, serve_until_ready
+from bench_update import timed_ingest
+from common import OUT, ROOT, free_port, machine, run_newsrag, save, serve_until_ready
 
 sys.path.insert(0, str(ROOT))
 
@@ -178,6 +187,44 @@ def queries(config: Path, questions: Path) -> dict:
     return out
 
 
+def server_adds(args: argparse.Namespace, lines: list[str], first: int, result: dict) -> None:
+    """Adding 10 articles with the index's Chroma behind a `chroma run` server ([store] mode = "http"), which
+    keeps its vector index loaded between ingests: one untimed add loads it, then ``--runs`` timed ones."""
+    port = free_port()
+    config = args.work / "http.toml"
+    config.write_text((args.work / "config.toml").read_text()
+                      + f'[store]\nmode = "http"\nhost = "127.0.0.1"\nport = {port}\n')
+    chroma = Path(sys.executable).with_name("chroma")
+    server = subprocess.Popen([str(chroma), "run", "--path", str(args.work / "index" / "chroma"), "--host",
+                               "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(60):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(1)
+        adds, peaks = [], []
+        for run in range(first, first + args.runs + 1):
+            ten = args.work / f"ten-{run}.jsonl"
+            ten.write_text("\n".join(lines[10 * run:10 * run + 10]) + "\n")
+            out, wall, peak = run_newsrag(config, "ingest", str(ten), json_out=False)
+            summary = out.strip().splitlines()[-1]
+            print(f"add 10 articles{' (loads the server)' if run == first else ''}: {wall:.2f} s ({summary})",
+                  flush=True)
+            if " added" not in summary:
+                raise RuntimeError(f"{ten} added nothing (an earlier run added its articles): pass another --first")
+            if run > first:
+                adds.append(wall)
+                peaks.append(peak)
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+    result["add_10_articles_chroma_server"] = {**min_median(adds), "peak_mib": round(max(peaks))}
+    save(f"million-{args.chunks}-server", result)
+    print(json.dumps(result["add_10_articles_chroma_server"], indent=1))
+
+
 def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -192,6 +239,10 @@ def main() -> None:
     parser.add_argument("--new", type=Path, default=ROOT.parent / "shared" / "bench" / "realtimeqa-dev" / "corpus.jsonl")
     parser.add_argument("--questions", type=Path,
                         default=ROOT.parent / "shared" / "bench" / "realtimeqa-2023h1" / "questions.jsonl")
+    parser.add_argument("--server", action="store_true", help="only the adds, with Chroma behind `chroma run`")
+    parser.add_argument("--first", type=int, help="add --new's articles from number 10 * FIRST on")
+    parser.add_argument("--before", type=Path, help="another checkout: only the adds are timed, alternating with it")
+    parser.add_argument("--before-work", type=Path, help="with --before: a copy of the index, in the layout it reads")
     parser.add_argument("--queries-only", action="store_true", help=argparse.SUPPRESS)  # the child of queries()
     args = parser.parse_args()
     config = args.work / "config.toml"
@@ -219,18 +270,31 @@ def main() -> None:
                           "lexical": round(du(index / "bm25") / 2**20)}
     print("disk", result["disk_mib"], flush=True)
     lines = args.new.read_text().splitlines()
-    adds, peaks = [], []
-    first = 0
+    adds, peaks, before = [], [], []
+    first = args.first or 0
     while (args.work / f"ten-{first}.jsonl").exists():  # an earlier measurement added those: take the next ones
         first += 1
+    if args.server:
+        server_adds(args, lines, first, result)
+        return
     for run in range(first, first + args.runs):
         ten = args.work / f"ten-{run}.jsonl"
         ten.write_text("\n".join(lines[10 * run:10 * run + 10]) + "\n")
-        out, wall, peak = run_newsrag(config, "ingest", str(ten), json_out=False)
+        if args.before:  # both sides through the same harness, alternating, the same 10 articles
+            wall, summary = timed_ingest(ROOT, config, ten)
+            before.append(timed_ingest(args.before.resolve(), args.before_work / "config.toml", ten)[0])
+            print(f"add 10 articles: {wall:.2f} s ({summary}); before: {before[-1]:.2f} s", flush=True)
+        else:
+            out, wall, peak = run_newsrag(config, "ingest", str(ten), json_out=False)
+            peaks.append(peak)
+            print(f"add 10 articles: {wall:.2f} s ({out.strip().splitlines()[-1]})", flush=True)
         adds.append(wall)
-        peaks.append(peak)
-        print(f"add 10 articles: {wall:.2f} s ({out.strip().splitlines()[-1]})", flush=True)
-    result["add_10_articles"] = {**min_median(adds), "peak_mib": round(max(peaks))}
+    result["add_10_articles"] = {**min_median(adds), **({"peak_mib": round(max(peaks))} if peaks else {})}
+    if args.before:
+        result["add_10_articles_before"] = {**min_median(before), "code": str(args.before)}
+        save(f"million-{args.chunks}-update", result)
+        print(json.dumps(result, indent=1))
+        return
     result["serve_ready"] = min_median([serve_until_ready(config, "/v1/models") for _ in range(args.runs)])
     print("serve ready", result["serve_ready"], flush=True)
     asks = [run_newsrag(config, "ask", "Which former pope was laid to rest this week?", json_out=False)[1]

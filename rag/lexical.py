@@ -33,7 +33,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import threading
 import uuid
 import zipfile
@@ -46,6 +45,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
+from rag.commits import commit, meta_digest, remove_unnamed
 from rag.config import Settings
 from rag.filters import FilterRule
 from rag.schema import date_from_key
@@ -499,14 +499,12 @@ class LexicalIndex:
             size = self.saved_bytes + len(new)
             meta = {"format": FORMAT, "tokens": TOKENS, "version": self.version, "terms_file": words_file.name,
                     "terms": len(self.words), "terms_bytes": size, "segments": entries}
-            _commit(folder, meta)
+            commit(folder, meta)
             self.saved_words, self.saved_bytes = len(self.words), size
             for segment in self.segments:
                 segment.saved = True
-            named = {"meta.json", words_file.name, *(f"{s.name}.npz" for s in self.segments)}
-            for path in folder.iterdir():
-                if path.name not in named:
-                    _remove(path)
+            remove_unnamed(folder, {"meta.json", words_file.name, *(f"{s.name}.npz" for s in self.segments)},
+                           "the lexical index")
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex | None:
@@ -560,20 +558,6 @@ class LexicalIndex:
         return cls(meta["version"], words, segments, lineage, len(words), meta["terms_bytes"]), ""
 
 
-def _commit(folder: Path, meta: Mapping[str, Any]) -> None:
-    """Replace ``meta.json`` in one step: the moment the files written before it become the index."""
-    tmp = folder / "meta.json.tmp"
-    with tmp.open("w") as out:
-        out.write(json.dumps({**meta, "digest": _meta_digest(meta)}))
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(folder / "meta.json")
-
-
-def _meta_digest(meta: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "digest"}, sort_keys=True).encode()).hexdigest()
-
-
 def _meta_problem(meta: Mapping[str, Any]) -> str:
     """What is wrong with meta.json's fields, or ""."""
     expected = {"version": str, "terms_file": str, "terms": int, "terms_bytes": int, "segments": list, "digest": str}
@@ -586,7 +570,7 @@ def _meta_problem(meta: Mapping[str, Any]) -> str:
             return "meta.json: a segment entry is not a name with row and deletion counts"
     if "/" in meta["terms_file"] or not meta["terms_file"].startswith("terms-"):
         return f"meta.json: {meta['terms_file']!r} is not a term file's name"
-    if meta["digest"] != _meta_digest(meta):
+    if meta["digest"] != meta_digest(meta):
         return "meta.json was changed after it was written (digest mismatch)"
     return ""
 
@@ -610,16 +594,6 @@ def _read_words(path: Path, count: int, size: int, have: list[str], have_bytes: 
         raise ValueError(f"{path.name} holds {len(have) + len(words) - 1} words in {have_bytes + len(data)} bytes, "
                          f"not the {count} in {size} bytes meta.json names")
     return have + words[:-1]
-
-
-def _remove(path: Path) -> None:
-    try:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    except OSError as exc:
-        log.info("could not remove %s from the lexical index: %s", path, exc)
 
 
 class LexicalCache:

@@ -15,30 +15,43 @@ other half (README, "Stories"). Story ids are the id of the article that started
 that id was taken). Nothing is ever re-clustered: joining never moves another article, and removing an
 article leaves its story to the rest (an emptied story is gone).
 
-The :class:`StoryTable` is kept in ``index_dir/stories/<collection>.npz``, written whole (a temporary
-file renamed over it) with the store version it matches. Each chunk's metadata holds its article's story
-id (``story``), so the table can always be rebuilt from Chroma: :func:`sync` does that for any article
-the table is missing or holds in another version, whenever the table's version is not the store's (a
-killed run, a copy into the store, a deleted or damaged table, an index built before stories).
+The :class:`StoryTable` is kept in segments under ``index_dir/stories/<collection>/``, committed the way
+the lexical index is (:mod:`rag.commits`): ``meta.json`` names the store version the table matches and its
+segments, oldest first. A segment is ``seg-<name>.npz`` (its articles' ids, stories, hashes, days, title
+words and names as text lines, the ids its commit removed from older segments, and its names' article
+counts) beside ``seg-<name>.npy`` (their vectors, which a load maps rather than reads). An ingest adds one
+segment with the articles it assigned and the ids it removed, so saving costs what the ingest changed, and
+loading reads no vector and parses no article's words until a score needs them. An article lives in the
+newest segment that holds it, unless a later commit removed it. Past ``MAX_SEGMENTS`` segments, a save
+merges the newer ones (all of them when they are not small beside the first).
+
+Each chunk's metadata holds its article's story id (``story``), so the table can always be rebuilt from
+Chroma: :func:`sync` does that for any article the table is missing or holds in another version, whenever
+the table's version is not the store's (a killed run, a copy into the store, a deleted or damaged table, an
+index built before stories).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
 import os
 import re
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from filelock import FileLock
 
+from rag.commits import commit, meta_digest, remove_unnamed
 from rag.errors import StoreError, index_error
 from rag.text import STOPWORDS, fold, terms
 
@@ -48,7 +61,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # of the saved table
+FORMAT = 2  # of the saved table: 2 = segments in a folder (1, one file, is read once and replaced)
+MAX_SEGMENTS = 12  # past this, a save merges the newer segments into one
 STORY_KEY = "story"  # the chunk metadata field holding the article's story id
 LEAD_CHARS = 1000  # names are read from the title and this much of the article's text
 # Chosen, with the linkage and the default threshold, as the best B-cubed F1 on the tune half of
@@ -130,22 +144,36 @@ class Params:
 
 
 class StoryTable:
-    """Every indexed article's story and features; assignment and removal (see the module docstring)."""
+    """Every indexed article's story and features; assignment and removal (see the module docstring).
+
+    Rows are appended, never moved: an article assigned again gets a new row and its old one is dead
+    (``alive`` False). Rows loaded from the saved segments keep their vectors in the segments' files (mapped,
+    read only where a window reaches) and their words as text until a score needs them.
+    """
 
     def __init__(self, params: Params, version: str = "") -> None:
         self.params = params
         self.version = version  # the store version this table matches ("" = unknown)
-        self.row: dict[str, int] = {}  # article id -> row of the arrays below
+        self.row: dict[str, int] = {}  # live article id -> its row of the columns below
         self.ids: list[str] = []
         self.story: list[str] = []
         self.hash: list[str] = []
-        self.feats: list[Features | None] = []  # None for a removed row
-        self.vectors = np.zeros((0, 0), dtype=np.float32)
-        self.days = np.zeros(0, dtype=np.int64)
-        self.alive = np.zeros(0, dtype=bool)
+        self.days = np.zeros(0, dtype=np.int64)  # (capacity) date.toordinal(), 0 = undated
+        self.alive = np.zeros(0, dtype=bool)  # (capacity)
         self.members: dict[str, set[str]] = {}  # story id -> its article ids
         self.df: Counter[str] = Counter()  # name -> how many articles hold it
         self.dirty = False
+        self.dim = 0  # of the article vectors
+        self._blocks: list[tuple[int, np.ndarray]] = []  # (first row, vectors) of each loaded segment
+        self._tail = np.zeros((0, 0), dtype=np.float32)  # (capacity) vectors of the rows added since, from:
+        self._tail_start = 0
+        self._text: list[tuple[str, str]] = []  # loaded rows' title words and names, space-separated
+        self._words: dict[int, tuple[frozenset[str], frozenset[str]]] = {}  # live rows' (title, names), parsed
+        # what the saved commit holds: its segments (with the first row of each) and the rows and ids since
+        self._segments: list[dict[str, Any]] = []
+        self._starts: list[int] = []
+        self._saved_rows = 0
+        self._dropped: list[str] = []  # ids whose saved row died since the commit
 
     def __len__(self) -> int:
         return len(self.row)
@@ -153,6 +181,30 @@ class StoryTable:
     def story_of(self, article_id: str) -> str | None:
         row = self.row.get(article_id)
         return self.story[row] if row is not None else None
+
+    def words(self, row: int) -> tuple[frozenset[str], frozenset[str]]:
+        """A live row's title words and names."""
+        found = self._words.get(row)
+        if found is None:
+            title, names_ = self._text[row]
+            found = self._words[row] = (frozenset(title.split()), frozenset(names_.split()))
+        return found
+
+    def features(self, article_id: str) -> Features | None:
+        row = self.row.get(article_id)
+        if row is None:
+            return None
+        title, names_ = self.words(row)
+        return Features(self._vectors(np.array([row]))[0], int(self.days[row]), title, names_)
+
+    def _vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The article vectors of ``rows``, from the segments and the rows added since."""
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        for start, block in [*self._blocks, (self._tail_start, self._tail)]:
+            inside = (rows >= start) & (rows < start + len(block))
+            if inside.any():
+                out[inside] = block[rows[inside] - start]
+        return out
 
     def _weights(self, own: frozenset[str], other: frozenset[str]) -> dict[str, float]:
         """Smoothed inverse document frequency of each name, counting the article being assigned (``own``) as
@@ -173,19 +225,20 @@ class StoryTable:
         p = self.params
         if not self.row:
             return {}
-        mask = self.alive.copy()
+        n = len(self.ids)
+        mask = self.alive[:n].copy()
         if feats.day:
-            mask &= (self.days == 0) | (np.abs(self.days - feats.day) <= p.window_days)
+            days = self.days[:n]
+            mask &= (days == 0) | (np.abs(days - feats.day) <= p.window_days)
         rows = np.flatnonzero(mask)
         if not len(rows):
             return {}
-        cosine = self.vectors[rows] @ feats.vector
+        cosine = self._vectors(rows) @ feats.vector
         by_story: dict[str, list[float]] = {}
         for row, cos in zip(rows.tolist(), cosine.tolist()):
-            other = self.feats[row]
-            assert other is not None
-            score = (cos + p.entity_weight * self._names_similarity(feats.names, other.names)
-                     + p.title_weight * jaccard(feats.title, other.title))
+            title, names_ = self.words(row)
+            score = (cos + p.entity_weight * self._names_similarity(feats.names, names_)
+                     + p.title_weight * jaccard(feats.title, title))
             by_story.setdefault(self.story[row], []).append(score)
         pick = max if p.linkage == "single" else (lambda s: sum(s) / len(s))
         return {story: pick(values) for story, values in by_story.items()}
@@ -207,24 +260,28 @@ class StoryTable:
     def add(self, article_id: str, article_hash: str, feats: Features, story: str) -> None:
         """Record an article as a member of ``story`` (as found in the index)."""
         self.remove(article_id)
-        row = len(self.ids)
         dim = len(feats.vector)
-        if self.vectors.shape[1] != dim:
-            if any(self.alive):
-                raise ValueError(f"article vector of {dim} dimensions in a table of {self.vectors.shape[1]}")
-            self.vectors = np.zeros((0, dim), dtype=np.float32)
-        if row >= len(self.vectors):  # grow by doubling: adding stays linear
-            grow = max(16, len(self.vectors))
-            self.vectors = np.concatenate([self.vectors, np.zeros((grow, dim), dtype=np.float32)])
+        if self.dim != dim:
+            if self.row:
+                raise ValueError(f"article vector of {dim} dimensions in a table of {self.dim}")
+            self.dim, self._blocks = dim, []
+            self._tail, self._tail_start = np.zeros((0, dim), dtype=np.float32), len(self.ids)
+        row = len(self.ids)
+        if row >= len(self.days):  # grow by doubling: adding stays linear
+            grow = max(16, len(self.days))
             self.days = np.concatenate([self.days, np.zeros(grow, dtype=np.int64)])
             self.alive = np.concatenate([self.alive, np.zeros(grow, dtype=bool)])
-        self.vectors[row] = feats.vector
+        if row - self._tail_start >= len(self._tail):
+            grow = max(16, len(self._tail))
+            self._tail = np.concatenate([self._tail, np.zeros((grow, dim), dtype=np.float32)])
+        self._tail[row - self._tail_start] = feats.vector
         self.days[row] = feats.day
         self.alive[row] = True
         self.ids.append(article_id)
         self.story.append(story)
         self.hash.append(article_hash)
-        self.feats.append(feats)
+        self._text.append(("", ""))
+        self._words[row] = (feats.title, feats.names)
         self.row[article_id] = row
         self.members.setdefault(story, set()).add(article_id)
         self.df.update(feats.names)
@@ -235,86 +292,239 @@ class StoryTable:
         row = self.row.pop(article_id, None)
         if row is None:
             return
+        if row < self._saved_rows:
+            self._dropped.append(article_id)
         story = self.story[row]
         self.members[story].discard(article_id)
         if not self.members[story]:
             del self.members[story]
-        feats = self.feats[row]
-        assert feats is not None
-        for name in feats.names:
-            self.df[name] -= 1
-            if self.df[name] <= 0:
-                del self.df[name]
+        _, names_ = self.words(row)
+        _uncount(self.df, names_)
         self.alive[row] = False
-        self.feats[row] = None
+        del self._words[row]
         self.dirty = True
 
     # -- persistence ----------------------------------------------------------------------------
 
-    def save(self, path: Path, version: str) -> None:
-        """Write the live rows to ``path`` (whole: a temporary file renamed over it), matching ``version``."""
-        rows = [self.row[a] for a in self.row]
-        meta = {"format": FORMAT, "version": version, "ids": [self.ids[r] for r in rows],
-                "story": [self.story[r] for r in rows], "hash": [self.hash[r] for r in rows],
-                "title": [sorted(f.title) for r in rows if (f := self.feats[r])],
-                "names": [sorted(f.names) for r in rows if (f := self.feats[r])]}
-        tmp = path.with_name(path.name + ".tmp")
+    def save(self, folder: Path, version: str) -> None:
+        """Commit the table to ``folder``, matching ``version``: a segment with the rows added and the ids
+        removed since the last commit, or, when the folder does not hold the commit this table extends,
+        every live row (see the module docstring)."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                np.savez(fh, meta=np.array(json.dumps(meta)),
-                         vectors=self.vectors[rows] if rows else self.vectors[:0], days=self.days[rows])
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            folder.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(folder.with_name(folder.name + ".lock"))):
+                self._save(folder, version)
         except OSError as exc:  # a full disk or a read-only folder is named; the next ingest rebuilds the table
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise index_error(exc, path.parent) or StoreError(f"Cannot write the story table {path}: {exc}") from exc
+            raise index_error(exc, folder.parent) or StoreError(f"Cannot write the story table {folder}: {exc}") from exc
         self.version = version
         self.dirty = False
 
-    def _fill(self, ids: list[str], story: list[str], digest: list[str], title: list[list[str]],
-              names: list[list[str]], vectors: np.ndarray, days: np.ndarray) -> None:
-        """An empty table filled with saved rows at once: what :meth:`add` row by row would make (that took
-        6.3 of an ingest's 10.4 s of loading the table at 1M chunks; bench/bench_million.py)."""
-        if len(set(ids)) != len(ids):
-            raise ValueError("an article is listed twice")
-        self.ids, self.story, self.hash = [str(a) for a in ids], [str(s) for s in story], [str(h) for h in digest]
-        self.vectors, self.days, self.alive = vectors, days, np.ones(len(ids), dtype=bool)
-        self.feats = [Features(vectors[i], int(days[i]), frozenset(t), frozenset(n))
-                      for i, (t, n) in enumerate(zip(title, names))]
-        self.row = {aid: i for i, aid in enumerate(self.ids)}
-        for aid, sid in zip(self.ids, self.story):
-            self.members.setdefault(sid, set()).add(aid)
-        self.df = Counter(name for found in self.feats if found for name in found.names)
+    def _save(self, folder: Path, version: str) -> None:
+        n = len(self.ids)
+        extends = (bool(self._segments) and all(s["dim"] == self.dim for s in self._segments)
+                   and _committed(folder) == [s["name"] for s in self._segments])
+        if not extends:
+            keep, start, deleted = 0, 0, []
+        elif len(self._segments) >= MAX_SEGMENTS:  # merge the newer segments, or all when they are not small
+            bounds = [*self._starts, n]
+            live = [int(self.alive[a:b].sum()) for a, b in itertools.pairwise(bounds)]
+            keep = 0 if live[0] <= 2 * sum(live[1:]) else 1
+            start = self._starts[keep]
+            deleted = self._dead_before(start) if keep else []
+        else:
+            keep, start, deleted = len(self._segments), self._saved_rows, self._dropped
+        rows = np.flatnonzero(self.alive[start:n]) + start
+        segments, starts = self._segments[:keep], self._starts[:keep]
+        if len(rows) or deleted or not segments:
+            segments, starts = [*segments, self._write_segment(folder, rows, deleted)], [*starts, start]
+        commit(folder, {"format": FORMAT, "version": version, "segments": segments})
+        remove_unnamed(folder, {"meta.json", *(f"{s['name']}{x}" for s in segments for x in (".npz", ".npy"))},
+                       "the story table")
+        with contextlib.suppress(OSError):  # the single file the table was kept in before segments
+            _legacy_path(folder).unlink(missing_ok=True)
+        self._segments, self._starts, self._saved_rows, self._dropped = segments, starts, n, []
+
+    def _dead_before(self, end: int) -> list[str]:
+        """Ids with a row before ``end`` and no live one there: what a segment replacing the rows from ``end``
+        on must delete from the ones before."""
+        dead = {self.ids[r] for r in np.flatnonzero(~self.alive[:end]).tolist()}
+        return sorted(dead - {self.ids[r] for r in np.flatnonzero(self.alive[:end]).tolist()})
+
+    def _write_segment(self, folder: Path, rows: np.ndarray, deleted: Sequence[str]) -> dict[str, Any]:
+        """Write ``rows`` and the ids a commit deletes as a new segment; its entry for ``meta.json``."""
+        name = f"seg-{uuid.uuid4().hex[:12]}"
+        picked = rows.tolist()
+        counts = Counter(name_ for r in picked for name_ in self.words(r)[1])
+        columns = {"ids": [self.ids[r] for r in picked], "story": [self.story[r] for r in picked],
+                   "hash": [self.hash[r] for r in picked],
+                   "title": [" ".join(sorted(self.words(r)[0])) for r in picked],
+                   "names": [" ".join(sorted(self.words(r)[1])) for r in picked],
+                   "deleted": list(deleted), "df_names": list(counts)}
+        with open(folder / f"{name}.npy", "wb") as out:
+            np.save(out, self._vectors(rows))
+            out.flush()
+            os.fsync(out.fileno())
+        with open(folder / f"{name}.npz", "wb") as out:
+            arrays: dict[str, Any] = {key: _encode(values) for key, values in columns.items()}
+            np.savez(out, days=self.days[rows], df_counts=np.array(list(counts.values()), dtype=np.int64), **arrays)
+            out.flush()
+            os.fsync(out.fileno())
+        return {"name": name, "rows": len(picked), "deleted": len(deleted), "dim": self.dim}
 
     @classmethod
-    def load(cls, path: Path, params: Params) -> StoryTable:
-        """The table saved at ``path``; an empty one (version "") when it is missing or damaged."""
+    def load(cls, folder: Path, params: Params) -> StoryTable:
+        """The table saved in ``folder``; an empty one (version "") when there is none or it is damaged."""
+        for _ in range(3):
+            try:
+                if not (folder / "meta.json").exists() and _legacy_path(folder).exists():
+                    return cls._load_legacy(_legacy_path(folder), params)
+                return cls._read(folder, params)
+            except _Replaced:  # a newer commit removed a file this one named: read that commit
+                continue
+            except Exception as exc:  # noqa: BLE001 - any damage means "rebuild it from Chroma", never a crash
+                log.warning("the story table %s is damaged (%s): rebuilding it from the index", folder, exc)
+                break
+        return cls(params)
+
+    @classmethod
+    def _read(cls, folder: Path, params: Params) -> StoryTable:
         table = cls(params)
-        if not path.exists():
-            return table
         try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                vectors, days = np.asarray(data["vectors"], dtype=np.float32), np.asarray(data["days"], dtype=np.int64)
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"format {meta.get('format')!r}")
-            columns = [meta[k] for k in ("ids", "story", "hash", "title", "names")]
-            if any(len(c) != len(vectors) for c in columns) or len(days) != len(vectors):
-                raise ValueError("columns of unequal length")
-            table._fill(meta["ids"], meta["story"], meta["hash"], meta["title"], meta["names"], vectors, days)
-            table.version = str(meta["version"])
-        except Exception as exc:  # noqa: BLE001 - any damage means "rebuild it from Chroma", never a crash
-            log.warning("the story table %s is damaged (%s): rebuilding it from the index", path, exc)
-            table = cls(params)
-        table.dirty = False
+            text = (folder / "meta.json").read_text()
+        except FileNotFoundError:
+            return table
+        meta = json.loads(text)
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format') if isinstance(meta, dict) else meta!r}")
+        if meta.get("digest") != meta_digest(meta):
+            raise ValueError("meta.json was changed after it was written (digest mismatch)")
+        dead: list[int] = []
+        days: list[np.ndarray] = []
+        for entry in meta["segments"]:
+            try:
+                segment = _Segment.read(folder, entry)
+            except FileNotFoundError:
+                if (folder / "meta.json").read_text() != text:
+                    raise _Replaced from None
+                raise
+            for article_id in segment.deleted:
+                if (row := table.row.pop(article_id, None)) is not None:
+                    dead.append(row)
+            start = len(table.ids)
+            for i, article_id in enumerate(segment.ids):
+                if (row := table.row.get(article_id)) is not None:
+                    dead.append(row)
+                table.row[article_id] = start + i
+            table.ids += segment.ids
+            table.story += segment.story
+            table.hash += segment.hash
+            table._text += segment.text
+            table._blocks.append((start, segment.vectors))
+            table._starts.append(start)
+            table.dim = segment.vectors.shape[1]
+            table.df.update(segment.df)
+            days.append(segment.days)
+        n = len(table.ids)
+        table.days = np.concatenate(days) if days else np.zeros(0, dtype=np.int64)
+        table.alive = np.zeros(n, dtype=bool)
+        table.alive[list(table.row.values())] = True
+        for row in dead:  # each row was counted by its own segment
+            _uncount(table.df, frozenset(table._text[row][1].split()))
+        for article_id, row in table.row.items():
+            table.members.setdefault(table.story[row], set()).add(article_id)
+        table._tail, table._tail_start = np.zeros((0, table.dim), dtype=np.float32), n
+        table._segments, table._saved_rows = meta["segments"], n
+        table.version = str(meta["version"])
+        return table
+
+    @classmethod
+    def _load_legacy(cls, path: Path, params: Params) -> StoryTable:
+        """A table kept whole in one file (format 1, before segments); the next save writes it as a segment."""
+        table = cls(params)
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            vectors, days = np.asarray(data["vectors"], dtype=np.float32), np.asarray(data["days"], dtype=np.int64)
+        if meta.get("format") != 1:
+            raise ValueError(f"format {meta.get('format')!r}")
+        columns = [meta[k] for k in ("ids", "story", "hash", "title", "names")]
+        if any(len(c) != len(vectors) for c in columns) or len(days) != len(vectors):
+            raise ValueError("columns of unequal length")
+        for article_id, story, digest, title, found, vector, day in zip(*columns, vectors, days):
+            table.add(article_id, digest, Features(vector, int(day), frozenset(title), frozenset(found)), story)
+        table.version, table.dirty = str(meta["version"]), False
         return table
 
 
+class _Replaced(Exception):
+    """A file named by the ``meta.json`` being read was removed by a newer commit."""
+
+
+@dataclass
+class _Segment:
+    """One saved segment, as read."""
+
+    ids: list[str]
+    story: list[str]
+    hash: list[str]
+    text: list[tuple[str, str]]
+    deleted: list[str]
+    days: np.ndarray
+    vectors: np.ndarray  # mapped from the file, read only where used
+    df: dict[str, int]
+
+    @classmethod
+    def read(cls, folder: Path, entry: dict[str, Any]) -> _Segment:
+        rows, name = entry["rows"], entry["name"]
+        if "/" in name or not name.startswith("seg-"):
+            raise ValueError(f"{name!r} is not a segment's name")
+        with np.load(folder / f"{name}.npz", allow_pickle=False) as data:
+            c = {key: _decode(data[key]) for key in ("ids", "story", "hash", "title", "names", "deleted", "df_names")}
+            days, counts = np.asarray(data["days"], dtype=np.int64), data["df_counts"].tolist()
+        vectors = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        if any(len(c[k]) != rows for k in ("ids", "story", "hash", "title", "names")) or len(days) != rows \
+                or vectors.shape != (rows, entry["dim"]) or vectors.dtype != np.float32 \
+                or len(c["deleted"]) != entry["deleted"] or len(c["df_names"]) != len(counts):
+            raise ValueError(f"{name} does not hold the {rows} rows meta.json names")
+        return cls(c["ids"], c["story"], c["hash"], list(zip(c["title"], c["names"])), c["deleted"], days, vectors,
+                   dict(zip(c["df_names"], counts)))
+
+
+def _encode(values: Sequence[str]) -> np.ndarray:
+    """Strings as UTF-8 lines, each ended by a line break: read back with one split, far faster than JSON."""
+    if any("\n" in v for v in values):
+        raise ValueError("a story table value holds a line break")
+    return np.frombuffer("".join(f"{v}\n" for v in values).encode(), dtype=np.uint8)
+
+
+def _decode(data: np.ndarray) -> list[str]:
+    lines = data.tobytes().decode().split("\n")
+    if lines[-1]:
+        raise ValueError("a text column does not end with a line break")
+    return lines[:-1]
+
+
+def _uncount(df: Counter[str], names_: Iterable[str]) -> None:
+    for name in names_:
+        df[name] -= 1
+        if df[name] <= 0:
+            del df[name]
+
+
+def _committed(folder: Path) -> list[str] | None:
+    """The segment names of the commit in ``folder``, or None when there is none that reads."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        return [entry["name"] for entry in meta["segments"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _legacy_path(folder: Path) -> Path:
+    return folder.with_name(folder.name + ".npz")
+
+
 def table_path(settings: Settings) -> Path:
-    return settings.index_dir / "stories" / f"{settings.store.collection}.npz"
+    return settings.index_dir / "stories" / settings.store.collection
 
 
 def params_of(settings: Settings) -> Params:

@@ -88,10 +88,10 @@ def find_story(table: StoryTable, query: str) -> str | None:
         words: set[str] = set()
         newest = 0
         for article_id in ids:
-            feats = table.feats[table.row[article_id]]
-            if feats is not None:
-                words |= feats.title | feats.names
-                newest = max(newest, feats.day)
+            row = table.row[article_id]
+            title, found = table.words(row)
+            words |= title | found
+            newest = max(newest, int(table.days[row]))
         key = (len(wanted & words), len(ids), newest, story)
         if key[0] and (best is None or key > best):
             best = key

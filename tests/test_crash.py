@@ -72,9 +72,9 @@ def start_ingest(config: Path, folder: Path, kill_at: tuple[str, str, int] | Non
 KILL_AT = r"""
 import os, signal, sys
 from ingest import lastrun
-from rag import lexical, marker, store
+from rag import lexical, marker, store, stories
 owner = {"Store": store.Store, "LexicalIndex": lexical.LexicalIndex, "Segment": lexical.Segment, "lexical": lexical,
-         "marker": marker, "lastrun": lastrun}[sys.argv[1]]
+         "stories": stories, "marker": marker, "lastrun": lastrun}[sys.argv[1]]
 name, nth, calls = sys.argv[2], int(sys.argv[3]), [0]
 original = getattr(owner, name)
 def kill_on_nth(*args, **kwargs):
@@ -108,6 +108,18 @@ def saved_lexical_agrees(settings, store) -> None:
     assert sorted(saved.chunk_ids) == sorted(c["id"] for c in store.iter_chunks(include=[]))
 
 
+def saved_stories_agree(settings, store) -> None:
+    """The story table as saved is of the store's version and holds exactly the done articles, each in the
+    story its chunks carry."""
+    from rag.stories import STORY_KEY, load_story_table
+
+    table = load_story_table(settings)
+    done = [r.id for r in store.records_with("done")]
+    carried = {a: {m.get(STORY_KEY) for _, _, m in chunks} for a, chunks in store.story_chunks(done).items()}
+    assert table.version == store.version()
+    assert {a: {table.story_of(a)} for a in table.row} == carried
+
+
 def check_agreement(settings, embedder, folder: Path) -> None:
     """A normal run repairs whatever the kill left; then Chroma, the manifest and the lexical index agree,
     every file's article is indexed (or an alias of an identical one), and a second run changes nothing."""
@@ -120,6 +132,7 @@ def check_agreement(settings, embedder, folder: Path) -> None:
     assert sorted(r.source for r in records.values()) == files
     assert all(r.status == "done" or records[r.alias_of].status == "done" for r in records.values())
     saved_lexical_agrees(settings, store)
+    saved_stories_agree(settings, store)
     assert store.count_chunks() == sum(r.chunks for r in done.values())
     assert store.stats().interrupted is None
     version = store.version()
@@ -153,7 +166,8 @@ KILL_POINTS = [
     ("Store", "touch", 2),  # every chunk and record written, the closing version bump not yet
     ("LexicalIndex", "save", 1),  # the lexical index updated in memory, not yet saved
     ("Segment", "write", 1),  # the update's new words appended to the term file, its segment not yet written
-    ("lexical", "_commit", 1),  # the update's segment written, meta.json not yet replaced
+    ("lexical", "commit", 1),  # the update's segment written, meta.json not yet replaced
+    ("stories", "commit", 1),  # the story table's new segment written, its meta.json not yet replaced
     ("marker", "finish", 1),  # everything done but the marker's removal
 ]
 
@@ -170,7 +184,7 @@ def base_index(tmp_path_factory, embedder):
     return base
 
 
-@pytest.mark.parametrize("kill_at", KILL_POINTS, ids=lambda k: f"{k[1]}#{k[2]}")
+@pytest.mark.parametrize("kill_at", KILL_POINTS, ids=lambda k: f"{k[0]}.{k[1]}#{k[2]}")
 def test_kill_at_each_point_then_one_run_repairs_everything(tmp_path, embedder, base_index, kill_at):
     import shutil
 

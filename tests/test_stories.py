@@ -73,11 +73,11 @@ def test_the_table_saves_and_loads_and_a_damaged_file_is_an_empty_table(tmp_path
     table = StoryTable(Params())
     table.assign("a", "h1", feats([1, 0], title="storm rain", found="oakland"))
     table.assign("b", "h2", feats([1, 0.2], ""))
-    path = tmp_path / "stories" / "news.npz"
+    path = tmp_path / "stories" / "news"
     table.save(path, "v1")
     again = StoryTable.load(path, Params())
     assert again.version == "v1" and again.members == table.members and not again.dirty
-    assert again.feats[again.row["a"]] is not None and again.feats[again.row["a"]].names == {"oakland"}
+    assert (found := again.features("a")) is not None and found.names == {"oakland"} and found.title == {"storm", "rain"}
     assert again.story_of("b") == "a" and again.hash[again.row["b"]] == "h2"
     table.assign("c", "h3", feats([0, 1], title="flood", found="fresno"))
     table.remove("a")  # a removed row is not saved
@@ -90,8 +90,8 @@ def test_the_table_saves_and_loads_and_a_damaged_file_is_an_empty_table(tmp_path
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the stories folder should be")
     with pytest.raises(StoreError, match="Cannot write the story table"):
-        table.save(blocked / "news.npz", "v2")
-    path.write_bytes(b"not a table")
+        table.save(blocked / "news", "v2")
+    (path / "meta.json").write_bytes(b"not a table")
     assert len(StoryTable.load(path, Params())) == 0 and StoryTable.load(path, Params()).version == ""
 
 
@@ -173,7 +173,7 @@ def test_a_lost_table_is_rebuilt_from_chroma_and_an_index_without_stories_gets_t
     assert len(set(given.values())) == 2 and all(given.values())
     saved = load_story_table(settings).members
 
-    table_path(settings).write_bytes(b"damaged")
+    (table_path(settings) / "meta.json").write_bytes(b"damaged")
     ingest_paths([folder], settings, embedder=embedder)
     assert load_story_table(settings).members == saved  # rebuilt from the story ids the chunks carry
     assert stories_of(settings, embedder) == given
@@ -246,7 +246,7 @@ def test_a_timeline_lists_a_storys_articles_by_date_with_their_lead_sentences(tm
     ingest_paths([folder], settings, embedder=embedder)
     table = load_story_table(settings)
     story = find_story(table, "What happened in the Velmora strike?")
-    assert story == table.story_of(next(a for a in table.row if table.feats[table.row[a]].title >= {"begins"}))
+    assert story == table.story_of(next(a for a in table.row if table.words(table.row[a])[0] >= {"begins"}))
     assert find_story(table, story) == story and find_story(table, "zebra crossing") is None
     events = timeline(get_store(settings, embedder.name), table, story)
     assert [(e.published.isoformat(), e.title) for e in events] == [

@@ -1,0 +1,50 @@
+"""A folder of immutable files committed by one ``meta.json``: the layout of the lexical index
+(:mod:`rag.lexical`) and the story table (:mod:`rag.stories`).
+
+Files are written under new names first; :func:`commit` then replaces ``meta.json`` in one step, which is the
+moment they count, so a kill at any point leaves the previous commit whole. ``meta.json`` carries a digest of
+its other fields, so a hand edit or a torn copy is seen. Files no commit names are left by a killed save or
+replaced by a merge: :func:`remove_unnamed` clears them after the next commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def commit(folder: Path, meta: Mapping[str, Any]) -> None:
+    """Replace ``meta.json`` in one step: the moment the files written before it become the index."""
+    tmp = folder / "meta.json.tmp"
+    with tmp.open("w") as out:
+        out.write(json.dumps({**meta, "digest": meta_digest(meta)}))
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(folder / "meta.json")
+
+
+def meta_digest(meta: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "digest"}, sort_keys=True).encode()).hexdigest()
+
+
+def remove_unnamed(folder: Path, named: Collection[str], what: str) -> None:
+    """Remove the files of ``folder`` that the commit does not name (``what`` names the folder in a log line
+    when one cannot be removed)."""
+    for path in folder.iterdir():
+        if path.name in named:
+            continue
+        try:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError as exc:
+            log.info("could not remove %s from %s: %s", path, what, exc)
