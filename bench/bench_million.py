@@ -287,7 +287,10 @@ def main() -> None:
         else:
             out, wall, peak = run_newsrag(config, "ingest", str(ten), json_out=False)
             peaks.append(peak)
-            print(f"add 10 articles: {wall:.2f} s ({out.strip().splitlines()[-1]})", flush=True)
+            summary = out.strip().splitlines()[-1]
+            print(f"add 10 articles: {wall:.2f} s ({summary})", flush=True)
+            if " added" not in summary:
+                raise RuntimeError(f"{ten} added nothing (an earlier run added its articles): pass another --first")
         adds.append(wall)
     result["add_10_articles"] = {**min_median(adds), **({"peak_mib": round(max(peaks))} if peaks else {})}
     if args.before:
