@@ -21,7 +21,9 @@ A save writes the new segment files and terms first and replaces ``meta.json`` l
 leaves the previous commit whole; files no commit names are removed by the next save. The files check
 themselves: ``meta.json`` carries a digest of its fields and of each segment's chunk columns, the postings
 are CRC-checked by the zip they are stored in, and a load that finds anything wrong (see
-:meth:`LexicalIndex.read`) rebuilds from Chroma and says what it found.
+:meth:`LexicalIndex.read`) rebuilds from Chroma and says what it found. An ingest that only adds a segment
+reads the older segments' chunk columns but not their postings (most of the bytes), so it does not check
+those: the next process or query that reads them does, before any search uses them.
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ K1, B = 1.5, 0.75  # bm25s's defaults, which the index was measured with
 FORMAT = 3  # the files' layout: 3 = segments; an index saved in another layout is rebuilt
 MAX_SEGMENTS = 12  # past this, a save merges the newer segments into one
 FETCH = 2000  # chunks read back from Chroma per call when an update indexes what it wrote
-ARRAYS = ("ids", "articles", "article_codes", "outlets", "outlet_codes", "dates", "lengths", "deleted", "terms", "indptr",
-          "rows", "tf")  # what a segment's file holds
+COLUMNS = ("ids", "articles", "article_codes", "outlets", "outlet_codes", "dates", "lengths", "deleted")
+POSTINGS = ("terms", "indptr", "rows", "tf")
+ARRAYS = COLUMNS + POSTINGS  # what a segment's file holds
 
 
 def robust_today(days: np.ndarray, now: date, several: int = SEVERAL,
@@ -129,14 +132,47 @@ class Segment:
     dates: np.ndarray  # int32 date key per row, 0 = undated
     lengths: np.ndarray  # int32 words per row
     deleted: list[str]  # chunk ids this commit deleted from older segments
-    terms: np.ndarray  # int32 term ids with postings here, ascending
-    indptr: np.ndarray  # int64, len(terms) + 1: postings of terms[i] are rows[indptr[i]:indptr[i + 1]]
-    rows: np.ndarray  # int32
-    tf: np.ndarray  # uint16 occurrences of the term in the row
+    # (terms, indptr, rows, tf), see the properties below; None until read from ``source`` (a lazy read)
+    arrays_: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
     saved: bool = False
+    source: tuple[Path, int] | None = None  # (its file, the index's term count) while the postings are unread
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def loaded(self) -> bool:
+        return self.arrays_ is not None
+
+    def postings_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The postings, read from the segment's file (and checked) on first use after a lazy read;
+        ValueError saying what is wrong with them."""
+        if self.arrays_ is None:
+            assert self.source is not None
+            path, n_terms = self.source
+            self.arrays_ = _read_postings(path, len(self), n_terms)
+            self.source = None
+        return self.arrays_
+
+    @property
+    def terms(self) -> np.ndarray:
+        """int32 term ids with postings here, ascending."""
+        return self.postings_arrays()[0]
+
+    @property
+    def indptr(self) -> np.ndarray:
+        """int64, len(terms) + 1: the postings of terms[i] are rows[indptr[i]:indptr[i + 1]]."""
+        return self.postings_arrays()[1]
+
+    @property
+    def rows(self) -> np.ndarray:
+        """int32 rows."""
+        return self.postings_arrays()[2]
+
+    @property
+    def tf(self) -> np.ndarray:
+        """uint16 occurrences of the term in the row."""
+        return self.postings_arrays()[3]
 
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, counts) of a term id here."""
@@ -170,24 +206,24 @@ class Segment:
         tmp.replace(path)
 
     @classmethod
-    def read(cls, folder: Path, entry: Mapping[str, Any], n_terms: int) -> Segment:
-        """The segment a commit names; ValueError saying what is wrong with its file."""
+    def read(cls, folder: Path, entry: Mapping[str, Any], n_terms: int, postings: bool = True) -> Segment:
+        """The segment a commit names; ValueError saying what is wrong with its file. Without ``postings``
+        only its chunk columns are read now, the postings on first use (an update that only adds a segment
+        never reads them)."""
         path = folder / f"{entry['name']}.npz"
         try:
             with np.load(path, allow_pickle=False) as z:
-                a = {k: z[k] for k in z.files}
+                missing = [k for k in ARRAYS if k not in z.files]
+                a = {k: z[k] for k in COLUMNS if k in z.files}
         except FileNotFoundError:
             raise ValueError(f"{path.name} is missing") from None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path.name} does not load ({type(exc).__name__}: {exc})") from None
-        missing = [k for k in ARRAYS if k not in a]
         if missing:
             raise ValueError(f"{path.name} lacks {', '.join(missing)}")
-        n, postings = int(entry["rows"]), len(a["rows"])
-        kinds = {"article_codes": "i", "outlet_codes": "i", "dates": "i", "lengths": "i", "terms": "i",
-                 "indptr": "i", "rows": "i", "tf": "u"}
-        for key, kind in kinds.items():
-            if a[key].ndim != 1 or a[key].dtype.kind != kind:
+        n = int(entry["rows"])
+        for key in ("article_codes", "outlet_codes", "dates", "lengths"):
+            if a[key].ndim != 1 or a[key].dtype.kind != "i":
                 raise ValueError(f"{path.name}: {key} holds {a[key].shape} {a[key].dtype} values")
         try:
             ids, articles, outlets = (_unblob(a[k], 1) for k in ("ids", "articles", "outlets"))
@@ -198,21 +234,37 @@ class Segment:
         if not (len(ids) == n == len(a["article_codes"]) == len(a["outlet_codes"]) == len(a["dates"])
                 == len(a["lengths"])) or len(deleted) != int(entry["deleted"]):
             raise ValueError(f"{path.name} does not hold the {n} chunks meta.json lists")
-        terms_, indptr, rows = a["terms"], a["indptr"], a["rows"]
-        if (len(indptr) != len(terms_) + 1 or (len(indptr) and (indptr[0] != 0 or indptr[-1] != postings))
-                or len(a["tf"]) != postings or np.any(np.diff(indptr) <= 0) or np.any(np.diff(terms_) <= 0)
-                or (len(terms_) and (terms_[0] < 0 or terms_[-1] >= n_terms))
-                or (postings and (rows.min() < 0 or rows.max() >= n))):
-            raise ValueError(f"{path.name}: its postings do not fit its {n} chunks and {n_terms} terms")
         segment = cls(str(entry["name"]), ids, articles if n else [], a["article_codes"].astype(np.int32),
                       outlets if n else [], a["outlet_codes"].astype(np.int32), a["dates"].astype(np.int32),
-                      a["lengths"].astype(np.int32), deleted, terms_.astype(np.int32), indptr.astype(np.int64),
-                      rows.astype(np.int32), a["tf"].astype(np.uint16), saved=True)
+                      a["lengths"].astype(np.int32), deleted, None, saved=True, source=(path, n_terms))
         if n and (segment.article_codes.max(initial=0) >= len(articles) or segment.outlet_codes.max(initial=0) >= len(outlets)):
             raise ValueError(f"{path.name}: a chunk's article or outlet is not in its table")
         if segment.digest != entry.get("digest"):
             raise ValueError(f"{path.name} was changed after it was written (digest mismatch)")
+        if postings:
+            segment.postings_arrays()
         return segment
+
+
+def _read_postings(path: Path, n: int, n_terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A segment file's postings (for ``n`` chunks and ``n_terms`` terms), checked; ValueError naming what is wrong."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            terms_, indptr, rows, tf = (z[k] for k in POSTINGS)
+    except FileNotFoundError:
+        raise ValueError(f"{path.name} is missing") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path.name} does not load ({type(exc).__name__}: {exc})") from None
+    for key, array, kind in (("terms", terms_, "i"), ("indptr", indptr, "i"), ("rows", rows, "i"), ("tf", tf, "u")):
+        if array.ndim != 1 or array.dtype.kind != kind:
+            raise ValueError(f"{path.name}: {key} holds {array.shape} {array.dtype} values")
+    postings = len(rows)
+    if (len(indptr) != len(terms_) + 1 or (len(indptr) and (indptr[0] != 0 or indptr[-1] != postings))
+            or len(tf) != postings or np.any(np.diff(indptr) <= 0) or np.any(np.diff(terms_) <= 0)
+            or (len(terms_) and (terms_[0] < 0 or terms_[-1] >= n_terms))
+            or (postings and (rows.min() < 0 or rows.max() >= n))):
+        raise ValueError(f"{path.name}: its postings do not fit its {n} chunks and {n_terms} terms")
+    return terms_.astype(np.int32), indptr.astype(np.int64), rows.astype(np.int32), tf.astype(np.uint16)
 
 
 class _SegmentBuilder:
@@ -278,7 +330,7 @@ def _new_segment(ids: list[str], articles: Sequence[str], outlets: Sequence[str]
     outlet_table, outlet_codes = _coded(outlets)
     return Segment(f"seg-{uuid.uuid4().hex[:12]}", ids, article_table, article_codes, outlet_table, outlet_codes,
                    np.asarray(dates, dtype=np.int32), np.asarray(lengths, dtype=np.int32), sorted(set(deleted)),
-                   terms_.astype(np.int32), indptr, rows.astype(np.int32), tf.astype(np.uint16))
+                   (terms_.astype(np.int32), indptr, rows.astype(np.int32), tf.astype(np.uint16)))
 
 
 def _merge(segments: Sequence[Segment], live: Sequence[np.ndarray], keep_deleted: bool) -> Segment:
@@ -511,12 +563,25 @@ class LexicalIndex:
         """The saved index, or None when there is none or it is damaged (see :meth:`read`)."""
         return cls.read(folder)[0]
 
+    @property
+    def complete(self) -> bool:
+        """Whether every segment's postings are read (see :meth:`read`'s ``postings``)."""
+        return all(s.loaded for s in self.segments)
+
+    def load_postings(self) -> None:
+        """Read the postings a lazy read left unread; ValueError saying what is wrong with a segment's."""
+        for segment in self.segments:
+            segment.postings_arrays()
+
     @classmethod
-    def read(cls, folder: Path, known: LexicalIndex | None = None) -> tuple[LexicalIndex | None, str]:
+    def read(cls, folder: Path, known: LexicalIndex | None = None,
+             postings: bool = True) -> tuple[LexicalIndex | None, str]:
         """The saved index and "", or None and what is wrong with the files ("" when none was saved, or one in
         an older layout or by an older word splitter, which is simply rebuilt). Segments and words of a
         ``known`` index of the same lineage (one loaded earlier) are reused, not read again: a process that
-        loaded the index reads only what later commits added.
+        loaded the index reads only what later commits added. Without ``postings``, the segments' postings
+        (most of their bytes) are read and checked on first use, not now: for an update that only adds a
+        segment (:meth:`LexicalCache.refresh`).
 
         Any damage counts: a missing file, JSON that does not parse or holds the wrong types, a digest that
         does not match, a term file shorter than the commit says, a segment that does not load or whose
@@ -551,7 +616,7 @@ class LexicalIndex:
             for entry in meta["segments"]:
                 segment = loaded.get(entry["name"])
                 if segment is None or len(segment) != entry["rows"] or segment.digest != entry.get("digest"):
-                    segment = Segment.read(folder, entry, len(words))
+                    segment = Segment.read(folder, entry, len(words), postings)
                 segments.append(segment)
         except ValueError as exc:
             return None, str(exc)
@@ -617,12 +682,17 @@ class LexicalCache:
     def get(self, version: str | None = None) -> LexicalIndex:
         version = self.store.version() if version is None else version
         index = self._index
-        if index is not None and index.version == version:
+        if index is not None and index.version == version and index.complete:
             return index
         with self._lock:
-            if self._index is not None and self._index.version == version:
+            if self._index is not None and self._index.version == version and self._index.complete:
                 return self._index
             index, problem = LexicalIndex.read(self.folder, self._index)
+            if index is not None and not problem:
+                try:  # postings an update left unread (refresh) are read, and checked, before a query uses them
+                    index.load_postings()
+                except ValueError as exc:
+                    index, problem = None, str(exc)
             if index is not None and index.version == version and len(index) != (held := self.store.count_chunks()):
                 problem = f"it holds {len(index)} chunks but Chroma holds {held}"
             if problem:
@@ -680,17 +750,21 @@ class LexicalCache:
             return self.get(version)
         with self._lock:
             base = self._index if self._index is not None and self._index.version == changes.since else None
-            if base is None:
-                base = LexicalIndex.read(self.folder, self._index)[0]
+            if base is None:  # the postings are read only if a merge needs them
+                base = LexicalIndex.read(self.folder, self._index, postings=False)[0]
             if base is not None and base.version == changes.since and len(changes.written) < max(len(base), 1):
-                index = base.updated(self.store, changes.written, changes.deleted, version)
-                held = self.store.count_chunks()
-                if len(index) == held:
-                    self._save(index)
-                    self._index, self.updated = index, True
-                    return index
-                log.warning("the lexical index updated for this ingest holds %d chunks but Chroma holds %d; "
-                            "rebuilding it", len(index), held)
+                try:
+                    index = base.updated(self.store, changes.written, changes.deleted, version)
+                except ValueError as exc:  # a segment's postings, read for a merge, are damaged: get() rebuilds
+                    log.warning("the lexical index could not be updated (%s)", exc)
+                else:
+                    held = self.store.count_chunks()
+                    if len(index) == held:
+                        self._save(index)
+                        self._index, self.updated = index, True
+                        return index
+                    log.warning("the lexical index updated for this ingest holds %d chunks but Chroma holds %d; "
+                                "rebuilding it", len(index), held)
         return self.get(version)
 
 

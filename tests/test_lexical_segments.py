@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ingest.index import ingest_paths
 from rag import lexical
-from rag.lexical import LexicalIndex, tokens
+from rag.lexical import LexicalIndex, build_lexical_cache, tokens
 from rag.store import get_store
 
 from .conftest import make_settings
@@ -154,6 +154,9 @@ def test_an_ingest_adds_a_segment_and_never_rebuilds(tmp_path, embedder, monkeyp
         raise AssertionError("the lexical index was rebuilt for an update")
 
     monkeypatch.setattr(LexicalIndex, "build", classmethod(rebuilt))
+    read_postings = []  # the segment files whose postings were read
+    original = lexical._read_postings
+    monkeypatch.setattr(lexical, "_read_postings", lambda path, *a: read_postings.append(path.name) or original(path, *a))
     (folder / "story_1.txt").write_text("Quillport council budget\n\nThe council of Quillport cut its budget "
                                         "for the harbour by a third, the treasurer said on Tuesday. " * 3)
     (folder / "story_2.txt").unlink()
@@ -163,12 +166,42 @@ def test_an_ingest_adds_a_segment_and_never_rebuilds(tmp_path, embedder, monkeyp
     assert report.totals["added"] == 1 and report.totals["updated"] == 1 and not report.failed
     meta = json.loads((lexical_folder / "meta.json").read_text())
     assert len(meta["segments"]) == 2 and meta["segments"][1]["deleted"] > 0
+    assert read_postings == []  # adding a segment read none of the first one's postings
     store = get_store(settings, embedder.name)
     saved_lexical_agrees(settings, store)
     saved = LexicalIndex.load(lexical_folder)
     live = {c["id"]: (c["document"], c["metadata"]) for c in store.iter_chunks()}
     agrees(saved, live)
     assert saved.frequency(tokens("tram")[0]) == 0 and saved.frequency(tokens("glowfish")[0]) > 0
+    assert f"{meta['segments'][0]['name']}.npz" in read_postings  # a reader reads them
+
+
+@pytest.mark.integration
+def test_postings_an_update_did_not_read_are_checked_before_a_query_uses_them(tmp_path, embedder, caplog):
+    from tests.test_recovery import DAMAGE
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for n, topic in enumerate(["ferry timetable", "council budget"]):
+        (folder / f"story_{n}.txt").write_text(f"Quillport {topic}\n\nThe {topic} in Quillport changed, officials "
+                                               f"said on Monday. " * 3)
+    settings = make_settings(tmp_path, folder)
+    ingest_paths([folder], settings, embedder=embedder)
+    lexical_folder = settings.index_dir / "bm25" / settings.store.collection
+    DAMAGE["segment postings cut"](lexical_folder)
+    (folder / "story_9.txt").write_text("Glowfish return to Quillport\n\nThe glowfish came back to the bay, "
+                                        "fishermen said. " * 3)
+    report = ingest_paths([folder], settings, embedder=embedder)
+    assert report.totals["added"] == 1 and not report.failed
+    store = get_store(settings, embedder.name)
+    lazy, problem = LexicalIndex.read(lexical_folder, postings=False)  # as the ingest's update read it
+    assert lazy is not None and not problem and not lazy.complete  # the damage is not seen yet
+    cache = build_lexical_cache(settings, store)
+    cache._index = lazy  # a process that ingested, then answers a question
+    index = cache.get()  # the damage is found and the index rebuilt
+    assert any("damaged" in r.getMessage() and "postings" in r.getMessage() for r in caplog.records), caplog.text
+    assert len(index.segments) == 1 and len(index) == store.count_chunks()
+    agrees(index, {c["id"]: (c["document"], c["metadata"]) for c in store.iter_chunks()})
 
 
 @pytest.mark.integration
