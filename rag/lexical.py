@@ -38,7 +38,7 @@ import os
 import threading
 import uuid
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -61,6 +61,7 @@ K1, B = 1.5, 0.75  # bm25s's defaults, which the index was measured with
 FORMAT = 3  # the files' layout: 3 = segments; an index saved in another layout is rebuilt
 MAX_SEGMENTS = 12  # past this, a save merges the newer segments into one
 FETCH = 2000  # chunks read back from Chroma per call when an update indexes what it wrote
+MERGE_BLOCK = 4_000_000  # postings a merge places at a time: its memory beyond the merged segment (~100 MB)
 COLUMNS = ("ids", "articles", "article_codes", "outlets", "outlet_codes", "dates", "lengths", "deleted")
 POSTINGS = ("terms", "indptr", "rows", "tf")
 ARRAYS = COLUMNS + POSTINGS  # what a segment's file holds
@@ -308,29 +309,53 @@ class _SegmentBuilder:
 
     def finish(self, deleted: Iterable[str] = ()) -> Segment:
         self._flush()
-        return _new_segment(self.ids, self.articles, self.outlets, self.dates, self.lengths, deleted, self.parts)
+        return _new_segment(self.ids, self.articles, self.outlets, self.dates, self.lengths, deleted,
+                            lambda: self.parts)
+
+
+Run = tuple[np.ndarray, np.ndarray, np.ndarray]  # (term ids, ascending; rows; counts) of some postings
+
+
+def _postings(runs: Callable[[], Iterable[Run]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(terms, indptr, rows, tf) from runs of postings, each sorted by term, whose rows ascend within a term
+    and from one run to the next; ``runs`` is called twice (count, then place), so no sort of all the postings
+    is needed and memory beyond the result is one run's (a merge at 1M chunks peaked at 4.2 GiB with a sort)."""
+    counts = np.zeros(0, np.int64)
+    for terms_, _, _ in runs():
+        if len(terms_):
+            first, n = _term_runs(terms_)
+            if int(terms_[-1]) >= len(counts):
+                counts = np.concatenate([counts, np.zeros(int(terms_[-1]) + 1 - len(counts), np.int64)])
+            counts[terms_[first]] += n
+    terms_out = np.flatnonzero(counts).astype(np.int32)
+    indptr = np.zeros(len(terms_out) + 1, np.int64)
+    np.cumsum(counts[terms_out], out=indptr[1:])
+    cursor = np.zeros(len(counts), np.int64)  # where each term's next posting goes
+    cursor[terms_out] = indptr[:-1]
+    rows_out, tf_out = np.empty(int(indptr[-1]), np.int32), np.empty(int(indptr[-1]), np.uint16)
+    for terms_, rows, tf in runs():
+        if len(terms_):
+            first, n = _term_runs(terms_)
+            dest = np.repeat(cursor[terms_[first]] - first, n) + np.arange(len(terms_))
+            rows_out[dest], tf_out[dest] = rows, tf
+            cursor[terms_[first]] += n
+    return terms_out, indptr, rows_out, tf_out
+
+
+def _term_runs(terms_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each term's run starts in sorted ``terms_``, and its length."""
+    first = np.flatnonzero(np.concatenate([[True], terms_[1:] != terms_[:-1]]))
+    return first, np.diff(np.append(first, len(terms_)))
 
 
 def _new_segment(ids: list[str], articles: Sequence[str], outlets: Sequence[str], dates: Any, lengths: Any,
-                 deleted: Iterable[str], parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Segment:
-    """A new segment of these chunks, from postings given as (term ids, rows, counts) parts whose rows ascend
-    within each part and from one part to the next (a stable sort by term keeps them ascending per term)."""
-    if parts:
-        term_of = np.concatenate([p[0] for p in parts])
-        order = np.argsort(term_of, kind="stable")
-        term_of = term_of[order]
-        rows = np.concatenate([p[1] for p in parts])[order]
-        tf = np.concatenate([p[2] for p in parts])[order]
-        terms_, starts = np.unique(term_of, return_index=True)
-        indptr = np.append(starts, len(term_of)).astype(np.int64)
-    else:
-        terms_, indptr = np.zeros(0, np.int32), np.zeros(1, np.int64)
-        rows, tf = np.zeros(0, np.int32), np.zeros(0, np.uint16)
+                 deleted: Iterable[str], runs: Callable[[], Iterable[Run]]) -> Segment:
+    """A new segment of these chunks, with the postings of ``runs`` (see :func:`_postings`)."""
     article_table, article_codes = _coded(articles)
     outlet_table, outlet_codes = _coded(outlets)
     return Segment(f"seg-{uuid.uuid4().hex[:12]}", ids, article_table, article_codes, outlet_table, outlet_codes,
                    np.asarray(dates, dtype=np.int32), np.asarray(lengths, dtype=np.int32), sorted(set(deleted)),
-                   (terms_.astype(np.int32), indptr, rows.astype(np.int32), tf.astype(np.uint16)))
+                   _postings(runs))
 
 
 def _merge(segments: Sequence[Segment], live: Sequence[np.ndarray], keep_deleted: bool) -> Segment:
@@ -339,19 +364,26 @@ def _merge(segments: Sequence[Segment], live: Sequence[np.ndarray], keep_deleted
     ids: list[str] = []
     articles: list[str] = []
     outlets: list[str] = []
-    dates, lengths, parts = [], [], []
+    dates, lengths, new_rows = [], [], []
     for segment, alive in zip(segments, live):
-        new_row = np.cumsum(alive, dtype=np.int64) - 1 + len(ids)
+        new_rows.append((np.cumsum(alive, dtype=np.int64) - 1 + len(ids)).astype(np.int32))
         ids += itertools.compress(segment.ids, alive)
         articles += [segment.article_table[c] for c in segment.article_codes[alive]]
         outlets += [segment.outlet_table[c] for c in segment.outlet_codes[alive]]
         dates.append(segment.dates[alive])
         lengths.append(segment.lengths[alive])
-        term_of = np.repeat(segment.terms, np.diff(segment.indptr))
-        keep = alive[segment.rows]
-        parts.append((term_of[keep], new_row[segment.rows[keep]], segment.tf[keep]))
+
+    def runs() -> Iterator[Run]:  # each segment's live postings, MERGE_BLOCK at a time
+        for segment, alive, new_row in zip(segments, live, new_rows):
+            for start in range(0, len(segment.rows), MERGE_BLOCK):
+                end = min(start + MERGE_BLOCK, len(segment.rows))
+                rows = segment.rows[start:end]
+                keep = alive[rows]
+                term_of = segment.terms[np.searchsorted(segment.indptr, np.arange(start, end), side="right") - 1]
+                yield term_of[keep], new_row[rows[keep]], segment.tf[start:end][keep]
+
     deleted = {d for s in segments for d in s.deleted} if keep_deleted else set()
-    return _new_segment(ids, articles, outlets, np.concatenate(dates), np.concatenate(lengths), deleted, parts)
+    return _new_segment(ids, articles, outlets, np.concatenate(dates), np.concatenate(lengths), deleted, runs)
 
 
 def _live(segments: Sequence[Segment]) -> list[np.ndarray]:

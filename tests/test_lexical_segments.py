@@ -77,9 +77,11 @@ def agrees(index: LexicalIndex, chunks: dict[str, tuple[str, dict]]) -> None:
 
 @pytest.mark.unit
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 10_000), steps=st.integers(1, 8), max_segments=st.integers(2, 5))
-def test_updates_rank_as_an_index_built_afresh(tmp_path_factory, monkeypatch, seed, steps, max_segments):
+@given(seed=st.integers(0, 10_000), steps=st.integers(1, 8), max_segments=st.integers(2, 5),
+       merge_block=st.integers(1, 300))
+def test_updates_rank_as_an_index_built_afresh(tmp_path_factory, monkeypatch, seed, steps, max_segments, merge_block):
     monkeypatch.setattr(lexical, "MAX_SEGMENTS", max_segments)
+    monkeypatch.setattr(lexical, "MERGE_BLOCK", merge_block)  # a merge places its postings in blocks this small
     rng = random.Random(seed)
     folder = tmp_path_factory.mktemp("lexical") / "index"
     live = {f"c{n}": chunk(rng, n) for n in range(rng.randint(1, 30))}
