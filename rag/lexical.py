@@ -61,6 +61,7 @@ K1, B = 1.5, 0.75  # bm25s's defaults, which the index was measured with
 FORMAT = 3  # the files' layout: 3 = segments; an index saved in another layout is rebuilt
 MAX_SEGMENTS = 12  # past this, a save merges the newer segments into one
 FETCH = 2000  # chunks read back from Chroma per call when an update indexes what it wrote
+READ_ATTEMPTS = 5  # reads of a commit that another process's newer commit keeps replacing before giving up
 MERGE_BLOCK = 4_000_000  # postings a merge places at a time: its memory beyond the merged segment (~100 MB)
 COLUMNS = ("ids", "articles", "article_codes", "outlets", "outlet_codes", "dates", "lengths", "deleted")
 POSTINGS = ("terms", "indptr", "rows", "tf")
@@ -217,7 +218,7 @@ class Segment:
                 missing = [k for k in ARRAYS if k not in z.files]
                 a = {k: z[k] for k in COLUMNS if k in z.files}
         except FileNotFoundError:
-            raise ValueError(f"{path.name} is missing") from None
+            raise Missing(f"{path.name} is missing") from None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path.name} does not load ({type(exc).__name__}: {exc})") from None
         if missing:
@@ -247,13 +248,17 @@ class Segment:
         return segment
 
 
+class Missing(ValueError):
+    """A file a commit names is not there: damage, or a newer commit (another process's merge) removed it."""
+
+
 def _read_postings(path: Path, n: int, n_terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A segment file's postings (for ``n`` chunks and ``n_terms`` terms), checked; ValueError naming what is wrong."""
     try:
         with np.load(path, allow_pickle=False) as z:
             terms_, indptr, rows, tf = (z[k] for k in POSTINGS)
     except FileNotFoundError:
-        raise ValueError(f"{path.name} is missing") from None
+        raise Missing(f"{path.name} is missing") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path.name} does not load ({type(exc).__name__}: {exc})") from None
     for key, array, kind in (("terms", terms_, "i"), ("indptr", indptr, "i"), ("rows", rows, "i"), ("tf", tf, "u")):
@@ -568,6 +573,13 @@ class LexicalIndex:
         folder.mkdir(parents=True, exist_ok=True)
         with FileLock(str(folder.with_name(folder.name + ".lock"))):
             words_file = folder / f"terms-{self.lineage}.txt"
+            if self.saved_words and not words_file.exists():  # another process's rebuild removed it: write it whole
+                self.saved_words, self.saved_bytes = 0, 0
+            for segment in self.segments:  # files another process's merge removed are written again
+                if segment.saved and not (folder / f"{segment.name}.npz").exists():
+                    if not segment.loaded:
+                        raise OSError(f"{segment.name}.npz was removed by another process before this commit")
+                    segment.saved = False
             new = "".join(f"{w}\n" for w in self.words[self.saved_words:]).encode()
             with open(words_file, "ab" if self.saved_words else "wb") as out:
                 out.truncate(self.saved_bytes)
@@ -617,25 +629,38 @@ class LexicalIndex:
 
         Any damage counts: a missing file, JSON that does not parse or holds the wrong types, a digest that
         does not match, a term file shorter than the commit says, a segment that does not load or whose
-        arrays disagree with each other or with the commit.
+        arrays disagree with each other or with the commit. A file missing because a newer commit replaced
+        the one read (another process's merge) is not damage: that commit is read instead.
         """
+        for _ in range(READ_ATTEMPTS):
+            found, problem, missing = cls._read(folder, known, postings)
+            if not missing or _meta_text(folder) == missing:
+                return found, problem
+            # else a newer commit (another process's merge) removed a file the one read named: read that one
+        return found, problem
+
+    @classmethod
+    def _read(cls, folder: Path, known: LexicalIndex | None,
+              postings: bool) -> tuple[LexicalIndex | None, str, str]:
+        """:meth:`read` once, and the text of the meta.json read when a file it names is missing (else "")."""
         if not folder.exists() or not any(folder.iterdir()):
-            return None, ""
+            return None, "", ""
         try:
-            meta = json.loads((folder / "meta.json").read_text())
+            text = (folder / "meta.json").read_text()
+            meta = json.loads(text)
         except FileNotFoundError:
-            return None, "meta.json is missing"
+            return None, "meta.json is missing", ""
         except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            return None, f"meta.json does not parse ({type(exc).__name__}: {exc})"
+            return None, f"meta.json does not parse ({type(exc).__name__}: {exc})", ""
         if not isinstance(meta, dict):
-            return None, f"meta.json holds {type(meta).__name__}, not an object"
+            return None, f"meta.json holds {type(meta).__name__}, not an object", ""
         if meta.get("format") != FORMAT or meta.get("tokens") != TOKENS:
             log.info("the lexical index at %s was saved in an older layout or by an older word splitter; "
                      "rebuilding it", folder)
-            return None, ""
+            return None, "", ""
         problem = _meta_problem(meta)
         if problem:
-            return None, problem
+            return None, problem, ""
         try:
             lineage = meta["terms_file"][len("terms-"):-len(".txt")]
             if known is None or known.lineage != lineage or known.saved_bytes > meta["terms_bytes"]:
@@ -650,9 +675,18 @@ class LexicalIndex:
                 if segment is None or len(segment) != entry["rows"] or segment.digest != entry.get("digest"):
                     segment = Segment.read(folder, entry, len(words), postings)
                 segments.append(segment)
+        except Missing as exc:
+            return None, str(exc), text
         except ValueError as exc:
-            return None, str(exc)
-        return cls(meta["version"], words, segments, lineage, len(words), meta["terms_bytes"]), ""
+            return None, str(exc), ""
+        return cls(meta["version"], words, segments, lineage, len(words), meta["terms_bytes"]), "", ""
+
+
+def _meta_text(folder: Path) -> str:
+    try:
+        return (folder / "meta.json").read_text()
+    except OSError:
+        return ""
 
 
 def _meta_problem(meta: Mapping[str, Any]) -> str:
@@ -680,7 +714,7 @@ def _read_words(path: Path, count: int, size: int, have: list[str], have_bytes: 
             source.seek(have_bytes)
             data = source.read(size - have_bytes)
     except FileNotFoundError:
-        raise ValueError(f"{path.name} is missing") from None
+        raise Missing(f"{path.name} is missing") from None
     except OSError as exc:
         raise ValueError(f"{path.name} does not read ({exc})") from None
     try:
@@ -723,6 +757,8 @@ class LexicalCache:
             if index is not None and not problem:
                 try:  # postings an update left unread (refresh) are read, and checked, before a query uses them
                     index.load_postings()
+                except Missing:  # removed by a newer commit since: read that one whole
+                    index, problem = LexicalIndex.read(self.folder)
                 except ValueError as exc:
                     index, problem = None, str(exc)
             if index is not None and index.version == version and len(index) != (held := self.store.count_chunks()):
@@ -768,7 +804,8 @@ class LexicalCache:
     def current(self) -> LexicalIndex:
         """The index last loaded (loading it if none), without asking the store for its version: for the
         lookups that follow a search within one question, which would otherwise read Chroma once per word."""
-        return self._index or self.get()
+        index = self._index
+        return index if index is not None and index.complete else self.get()
 
     def refresh(self, changes: ChunkChanges | None = None) -> LexicalIndex:
         """Make sure the saved index matches the store now (after an ingest), so the next query does not pay.

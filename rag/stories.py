@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 2  # of the saved table: 2 = segments in a folder (1, one file, is read once and replaced)
 MAX_SEGMENTS = 12  # past this, a save merges the newer segments into one
+READ_ATTEMPTS = 10  # reads of a table that newer commits keep replacing before reading it as empty
 STORY_KEY = "story"  # the chunk metadata field holding the article's story id
 LEAD_CHARS = 1000  # names are read from the title and this much of the article's text
 # Chosen, with the linkage and the default threshold, as the best B-cubed F1 on the tune half of
@@ -110,7 +111,8 @@ def names(title: str, lead: str) -> frozenset[str]:
     for word in _NAME_RE.findall(source):
         if not word[0].isupper():
             continue
-        key = fold(word).lower().replace("’", "'").removesuffix("'s").strip("'-")
+        key = "".join(fold(word).lower().replace("’", "'").removesuffix("'s").strip("'-").split())  # folding
+        # can spread a ligature (U+FDFA) into words; a name stays one word, as the saved table keeps it
         if len(key) > 1 and key not in STOPWORDS and key not in _NOT_NAMES:
             out.add(key)
     return frozenset(out)
@@ -374,16 +376,17 @@ class StoryTable:
     @classmethod
     def load(cls, folder: Path, params: Params) -> StoryTable:
         """The table saved in ``folder``; an empty one (version "") when there is none or it is damaged."""
-        for _ in range(3):
+        for _ in range(READ_ATTEMPTS):
             try:
                 if not (folder / "meta.json").exists() and _legacy_path(folder).exists():
-                    return cls._load_legacy(_legacy_path(folder), params)
+                    return cls._load_legacy(folder, params)
                 return cls._read(folder, params)
             except _Replaced:  # a newer commit removed a file this one named: read that commit
                 continue
             except Exception as exc:  # noqa: BLE001 - any damage means "rebuild it from Chroma", never a crash
                 log.warning("the story table %s is damaged (%s): rebuilding it from the index", folder, exc)
-                break
+                return cls(params)
+        log.warning("the story table %s kept changing while it was read: reading it as empty", folder)
         return cls(params)
 
     @classmethod
@@ -398,61 +401,78 @@ class StoryTable:
             raise ValueError(f"format {meta.get('format') if isinstance(meta, dict) else meta!r}")
         if meta.get("digest") != meta_digest(meta):
             raise ValueError("meta.json was changed after it was written (digest mismatch)")
-        dead: list[int] = []
-        days: list[np.ndarray] = []
+        segments = []
         for entry in meta["segments"]:
             try:
-                segment = _Segment.read(folder, entry)
+                segments.append(_Segment.read(folder, entry))
             except FileNotFoundError:
                 if (folder / "meta.json").read_text() != text:
                     raise _Replaced from None
                 raise
-            for article_id in segment.deleted:
-                if (row := table.row.pop(article_id, None)) is not None:
-                    dead.append(row)
-            start = len(table.ids)
-            for i, article_id in enumerate(segment.ids):
-                if (row := table.row.get(article_id)) is not None:
-                    dead.append(row)
-                table.row[article_id] = start + i
-            table.ids += segment.ids
-            table.story += segment.story
-            table.hash += segment.hash
-            table._text += segment.text
-            table._blocks.append((start, segment.vectors))
-            table._starts.append(start)
-            table.dim = segment.vectors.shape[1]
-            table.df.update(segment.df)
-            days.append(segment.days)
-        n = len(table.ids)
-        table.days = np.concatenate(days) if days else np.zeros(0, dtype=np.int64)
-        table.alive = np.zeros(n, dtype=bool)
-        table.alive[list(table.row.values())] = True
-        for row in dead:  # each row was counted by its own segment
-            _uncount(table.df, frozenset(table._text[row][1].split()))
-        for article_id, row in table.row.items():
-            table.members.setdefault(table.story[row], set()).add(article_id)
-        table._tail, table._tail_start = np.zeros((0, table.dim), dtype=np.float32), n
-        table._segments, table._saved_rows = meta["segments"], n
+        table._fill(segments)
+        table._segments = meta["segments"]
         table.version = str(meta["version"])
         return table
 
     @classmethod
-    def _load_legacy(cls, path: Path, params: Params) -> StoryTable:
-        """A table kept whole in one file (format 1, before segments); the next save writes it as a segment."""
-        table = cls(params)
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            vectors, days = np.asarray(data["vectors"], dtype=np.float32), np.asarray(data["days"], dtype=np.int64)
+    def _load_legacy(cls, folder: Path, params: Params) -> StoryTable:
+        """A table kept whole in one file (format 1, before segments): read, and dirty, so that the next ingest
+        writes it as a segment and removes the file."""
+        try:
+            with np.load(_legacy_path(folder), allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                vectors, days = np.asarray(data["vectors"], dtype=np.float32), np.asarray(data["days"], dtype=np.int64)
+        except FileNotFoundError:
+            if (folder / "meta.json").exists():  # an ingest wrote it as segments meanwhile
+                raise _Replaced from None
+            raise
         if meta.get("format") != 1:
             raise ValueError(f"format {meta.get('format')!r}")
         columns = [meta[k] for k in ("ids", "story", "hash", "title", "names")]
         if any(len(c) != len(vectors) for c in columns) or len(days) != len(vectors):
             raise ValueError("columns of unequal length")
-        for article_id, story, digest, title, found, vector, day in zip(*columns, vectors, days):
-            table.add(article_id, digest, Features(vector, int(day), frozenset(title), frozenset(found)), story)
-        table.version, table.dirty = str(meta["version"]), False
+        ids, story, digest, title, found = columns
+        df = Counter(name for listed in found for name in listed)
+        table = cls(params)
+        table._fill([_Segment(ids, story, digest, [(" ".join(t), " ".join(f)) for t, f in zip(title, found)], [],
+                              days, vectors, df)])
+        table._starts, table._saved_rows = [], 0  # nothing of it is in a segment yet
+        table.version, table.dirty = str(meta["version"]), True
         return table
+
+    def _fill(self, segments: Sequence[_Segment]) -> None:
+        """An empty table filled with saved segments, oldest first: an article lives in the newest segment that
+        holds it, unless a later one removed it."""
+        dead: list[int] = []
+        days: list[np.ndarray] = []
+        for segment in segments:
+            for article_id in segment.deleted:
+                if (row := self.row.pop(article_id, None)) is not None:
+                    dead.append(row)
+            start = len(self.ids)
+            for i, article_id in enumerate(segment.ids):
+                if (row := self.row.get(article_id)) is not None:
+                    dead.append(row)
+                self.row[article_id] = start + i
+            self.ids += segment.ids
+            self.story += segment.story
+            self.hash += segment.hash
+            self._text += segment.text
+            self._blocks.append((start, segment.vectors))
+            self._starts.append(start)
+            self.dim = segment.vectors.shape[1]
+            self.df.update(segment.df)
+            days.append(segment.days)
+        n = len(self.ids)
+        self.days = np.concatenate(days) if days else np.zeros(0, dtype=np.int64)
+        self.alive = np.zeros(n, dtype=bool)
+        self.alive[list(self.row.values())] = True
+        for row in dead:  # each row was counted by its own segment
+            _uncount(self.df, frozenset(self._text[row][1].split()))
+        for article_id, row in self.row.items():
+            self.members.setdefault(self.story[row], set()).add(article_id)
+        self._tail, self._tail_start = np.zeros((0, self.dim), dtype=np.float32), n
+        self._saved_rows = n
 
 
 class _Replaced(Exception):

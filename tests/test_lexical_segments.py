@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ingest.index import ingest_paths
 from rag import lexical
-from rag.lexical import LexicalIndex, build_lexical_cache, tokens
+from rag.lexical import LexicalCache, LexicalIndex, build_lexical_cache, tokens
 from rag.store import get_store
 
 from .conftest import make_settings
@@ -137,6 +137,57 @@ def test_a_reader_reads_only_what_later_commits_added(tmp_path):
     agrees(again, live)
     (folder / json.loads((folder / "meta.json").read_text())["terms_file"]).write_bytes(b"cut")
     assert LexicalIndex.read(folder, reader)[0] is None  # the words it would read are damaged: said, not used
+
+
+@pytest.mark.unit
+def test_a_reader_whose_segment_another_process_merged_away_reads_the_newer_commit(tmp_path, monkeypatch):
+    monkeypatch.setattr(lexical, "MAX_SEGMENTS", 1)  # every update merges
+    rng = random.Random(4)
+    live = {f"c{n}": chunk(rng, n) for n in range(20)}
+    folder = tmp_path / "index"
+    LexicalIndex.build(Chunks(live), "v0").save(folder)
+    read = lexical.Segment.read
+    merged = []
+
+    def merge_first(*args, **kwargs):  # another process commits a merge after this one read meta.json
+        if not merged:
+            merged.append(True)
+            added = {f"c{n}": chunk(rng, n) for n in range(50, 65)}  # large enough that all segments merge
+            live.update(added)
+            writer = LexicalIndex.load(folder)
+            writer.updated(Chunks(live), set(added), set(), "v1").save(folder)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(lexical.Segment, "read", staticmethod(merge_first))
+    again, problem = LexicalIndex.read(folder)
+    assert again is not None and not problem and again.version == "v1"  # not damage: the newer commit
+    agrees(again, live)
+
+
+@pytest.mark.unit
+def test_a_save_writes_again_what_another_process_removed_and_current_reads_unread_postings(tmp_path, monkeypatch):
+    monkeypatch.setattr(lexical, "MAX_SEGMENTS", 1)
+    rng = random.Random(6)
+    live = {f"c{n}": chunk(rng, n) for n in range(20)}
+    folder = tmp_path / "index"
+    LexicalIndex.build(Chunks(live), "v0").save(folder)
+    mine = LexicalIndex.load(folder)  # loaded whole, as a serving process has it
+    added = {f"c{n}": chunk(rng, n) for n in range(60, 75)}
+    other = dict(live, **added)
+    LexicalIndex.load(folder).updated(Chunks(other), set(added), set(), "v1").save(folder)  # merges all: v0's file goes
+    live["c61"] = chunk(rng, 61)
+    mine.updated(Chunks(live), {"c61"}, set(), "v2").save(folder)  # names v0's segment: written again
+    again, problem = LexicalIndex.read(folder)
+    assert again is not None and not problem and again.version == "v2"
+    agrees(again, live)
+
+    lazy, _ = LexicalIndex.read(folder, postings=False)
+    assert lazy is not None and not lazy.complete
+    store = Chunks(live)
+    store.version, store.count_chunks = (lambda: "v2"), (lambda: len(live))
+    cache = LexicalCache(store, folder)
+    cache._index = lazy  # as refresh leaves it
+    assert cache.current().complete  # a lookup never runs on postings nobody checked
 
 
 @pytest.mark.integration

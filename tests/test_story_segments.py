@@ -90,12 +90,7 @@ def test_an_ingest_adds_one_segment_and_the_table_is_the_one_rebuilt_from_chroma
     from rag.store import get_store
     from rag.stories import load_story_table, params_of, sync, table_path
 
-    folder, embedder = tmp_path / "articles", FakeEmbedder()
-    settings = make_settings(tmp_path, folder)
-    write(folder, "s1.txt", "Velmora rail strike begins", "2024-02-20", STRIKE.format(day="Tuesday", extra=""))
-    write(folder, "o.txt", "Sarnia olive harvest falls", "2024-02-21", OLIVES)
-    write(folder, "s2.txt", "Velmora rail strike day two", "2024-02-21", STRIKE.format(day="Wednesday", extra=""))
-    ingest_paths([folder], settings, embedder=embedder)
+    folder, embedder, settings = ingested(tmp_path, two_strikes=True)
     meta = json.loads((table_path(settings) / "meta.json").read_text())
     first = meta["segments"]
     assert [s["rows"] for s in first] == [3]
@@ -122,18 +117,11 @@ def test_a_table_in_the_single_file_layout_is_read_then_replaced_by_segments(tmp
     for n in range(12):
         table.assign(f"a{n}", f"h{n}", random_features(rng))
     table.remove("a4")
-    rows = [table.row[a] for a in table.row]
     legacy = tmp_path / "stories" / "news.npz"
-    legacy.parent.mkdir()
-    meta = {"format": 1, "version": "v7", "ids": [table.ids[r] for r in rows], "story": [table.story[r] for r in rows],
-            "hash": [table.hash[r] for r in rows], "title": [sorted(table.words(r)[0]) for r in rows],
-            "names": [sorted(table.words(r)[1]) for r in rows]}
-    with open(legacy, "wb") as out:  # the layout rag/stories.py wrote before segments
-        np.savez(out, meta=np.array(json.dumps(meta)), vectors=table._vectors(np.array(rows)),
-                 days=table.days[rows])
+    write_legacy(table, legacy, "v7")
     folder = legacy.with_suffix("")
     old = StoryTable.load(folder, table.params)
-    assert old.version == "v7" and not old.dirty
+    assert old.version == "v7" and old.dirty  # so that the next ingest writes it as segments, changed or not
     agrees(old, table, [random_features(rng)])
     old.assign("b", "hb", random_features(rng))
     table.assign("b", "hb", old.features("b"))
@@ -165,3 +153,68 @@ def test_a_reader_whose_segment_a_merge_removed_reads_the_newer_commit(tmp_path:
     again = StoryTable.load(folder, params)
     assert len(merged[0]) == 1  # the three rows merged into one segment, the two the reader saw removed
     assert again.version == "v2" and set(again.row) == {"a0", "a1", "late"}
+
+
+@pytest.mark.unit
+def test_a_reader_during_the_migration_from_the_single_file_reads_the_segments(tmp_path: Path, monkeypatch):
+    rng = random.Random(8)
+    folder = tmp_path / "stories" / "news"
+    table = StoryTable(Params(threshold=0.3))
+    for n in range(5):
+        table.assign(f"a{n}", f"h{n}", random_features(rng))
+    write_legacy(table, folder.with_name("news.npz"), "v1")
+    load_legacy = StoryTable._load_legacy
+
+    def migrated_first(folder_: Path, params: Params) -> StoryTable:  # an ingest migrates after the reader looked
+        writer = load_legacy(folder_, params)
+        writer.save(folder_, "v2")
+        return load_legacy(folder_, params)
+
+    monkeypatch.setattr(StoryTable, "_load_legacy", staticmethod(migrated_first))
+    again = StoryTable.load(folder, table.params)
+    assert not folder.with_name("news.npz").exists() and again.version == "v2"
+    agrees(again, table, [random_features(rng)])
+
+
+@pytest.mark.unit
+def test_an_ingest_that_changes_nothing_still_replaces_the_single_file(tmp_path: Path):
+    from ingest.index import ingest_paths
+    from rag.stories import load_story_table, table_path
+
+    folder, embedder, settings = ingested(tmp_path, two_strikes=False)
+    saved = load_story_table(settings)
+    legacy = table_path(settings).with_name("news.npz")
+    write_legacy(saved, legacy, saved.version)
+    for path in table_path(settings).iterdir():
+        path.unlink()
+    table_path(settings).rmdir()
+    assert len(load_story_table(settings)) == 2  # read from the single file
+    report = ingest_paths([folder], settings, embedder=embedder)  # a full run that finds nothing changed
+    assert report.totals["unchanged"] == 2 and report.chunks_embedded == 0
+    assert not legacy.exists() and (table_path(settings) / "meta.json").exists()
+    agrees(load_story_table(settings), saved, [])
+
+
+def write_legacy(table: StoryTable, path: Path, version: str) -> None:
+    """``table`` in the single-file layout rag/stories.py wrote before segments (format 1)."""
+    rows = [table.row[a] for a in table.row]
+    meta = {"format": 1, "version": version, "ids": [table.ids[r] for r in rows],
+            "story": [table.story[r] for r in rows], "hash": [table.hash[r] for r in rows],
+            "title": [sorted(table.words(r)[0]) for r in rows], "names": [sorted(table.words(r)[1]) for r in rows]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as out:
+        np.savez(out, meta=np.array(json.dumps(meta)), vectors=table._vectors(np.array(rows)), days=table.days[rows])
+
+
+def ingested(tmp_path: Path, two_strikes: bool):
+    """A folder of two or three articles (one or two about one strike), ingested: (folder, embedder, settings)."""
+    from ingest.index import ingest_paths
+
+    folder, embedder = tmp_path / "articles", FakeEmbedder()
+    settings = make_settings(tmp_path, folder)
+    write(folder, "s1.txt", "Velmora rail strike begins", "2024-02-20", STRIKE.format(day="Tuesday", extra=""))
+    write(folder, "o.txt", "Sarnia olive harvest falls", "2024-02-21", OLIVES)
+    if two_strikes:
+        write(folder, "s2.txt", "Velmora rail strike day two", "2024-02-21", STRIKE.format(day="Wednesday", extra=""))
+    ingest_paths([folder], settings, embedder=embedder)
+    return folder, embedder, settings
