@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
+from rag import marker
 from rag.commits import commit, meta_digest, remove_unnamed
 from rag.config import Settings
 from rag.filters import FilterRule
@@ -730,15 +731,17 @@ def _read_words(path: Path, count: int, size: int, have: list[str], have_bytes: 
 class LexicalCache:
     """The current LexicalIndex of one store: loaded from disk, updated or rebuilt only when the store changed.
 
-    Invariant: :meth:`get` returns an index of the store at its current version. A saved index is used only
+    Invariant: :meth:`get` returns an index of the store at its current version, except that a reader's
+    returns the last committed one while an ingest is writing (:meth:`_while_writing`). A saved index is used only
     if its files are whole, its version is the store's and it holds as many chunks as Chroma; a damaged one
     is rebuilt, logged as a warning naming the damage and listed in ``repairs``. After an ingest,
     :meth:`refresh` given the run's :class:`rag.store.ChunkChanges` adds a segment instead of rebuilding.
     """
 
-    def __init__(self, store: Store, folder: Path) -> None:
+    def __init__(self, store: Store, folder: Path, reader: bool = False) -> None:
         self.store = store
         self.folder = folder
+        self.reader = reader  # answers questions: see :meth:`_while_writing`
         self.repairs: list[str] = []  # what was found wrong with the saved index and rebuilt, in words
         self.saved = ""  # the store version of the index on disk, once read or written whole by this cache
         self.updated = False  # whether the last refresh added a segment rather than rebuilding
@@ -769,6 +772,9 @@ class LexicalCache:
             elif index is not None and index.version != version and (caught := self._caught_up(index, version)):
                 self._index = caught
                 return caught
+            elif index is not None and index.version != version and self._while_writing(index):
+                self._index = index
+                return index
             if problem or index is None or index.version != version:
                 log.info("building the BM25 index for store version %s", version or "(empty)")
                 index = LexicalIndex.build(self.store, version)
@@ -777,6 +783,20 @@ class LexicalCache:
                 self.saved = version
             self._index = index
             return index
+
+    def _while_writing(self, index: LexicalIndex) -> bool:
+        """Whether a reader should answer from ``index``, the last one an ingest committed, because an ingest is
+        writing now: the store's version moved when it began, its change log leads on only when it ends, and a
+        rebuild from a half-written Chroma (minutes at 1M chunks, inside a question) would be outdated by then.
+        In http mode the writer lock is not taken, so the run's marker alone says so."""
+        index_dir = self.store.settings.index_dir
+        if not self.reader or marker.read(index_dir) is None:
+            return False
+        if self.store.settings.store.mode == "embedded" and not marker.running(index_dir):
+            return False  # a marker left by a killed run: rebuild, as the next ingest will
+        log.info("an ingest is writing to the index: answering from the lexical index of store version %s until "
+                 "it finishes", index.version)
+        return True
 
     def _caught_up(self, index: LexicalIndex, version: str) -> LexicalIndex | None:
         """``index`` brought to ``version`` through the store's change log (what other processes' ingests
@@ -837,6 +857,7 @@ class LexicalCache:
         return self.get(version)
 
 
-def build_lexical_cache(settings: Settings, store: Store) -> LexicalCache:
-    """The LexicalCache of a store, saved under ``index_dir/bm25/<collection>``."""
-    return LexicalCache(store, settings.index_dir / "bm25" / settings.store.collection)
+def build_lexical_cache(settings: Settings, store: Store, reader: bool = False) -> LexicalCache:
+    """The LexicalCache of a store, saved under ``index_dir/bm25/<collection>``; a ``reader`` answers questions
+    (see :meth:`LexicalCache._while_writing`), a writer (an ingest, a copy) always brings the index up to date."""
+    return LexicalCache(store, settings.index_dir / "bm25" / settings.store.collection, reader)

@@ -151,7 +151,7 @@ class Retriever:
         self.settings = settings
         self.store = store
         self.embedder = embedder
-        self.lexical = build_lexical_cache(settings, store)
+        self.lexical = build_lexical_cache(settings, store, reader=True)
 
     # -- what the refusal check and the answerer ask of the corpus (rag.answer.evidence.Corpus) ------
     # They follow a search within one question, so they use the index that search loaded.

@@ -258,6 +258,46 @@ def test_postings_an_update_did_not_read_are_checked_before_a_query_uses_them(tm
 
 
 @pytest.mark.integration
+def test_a_reader_answers_from_the_committed_index_while_an_ingest_writes_then_catches_up(tmp_path, embedder,
+                                                                                          monkeypatch):
+    from ingest.index import indexing
+    from rag import marker
+    from rag.schema import Article
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for n, topic in enumerate(["ferry timetable", "council budget"]):
+        (folder / f"story_{n}.txt").write_text(f"Quillport {topic}\n\nThe {topic} in Quillport changed, officials "
+                                               f"said on Monday. " * 3)
+    settings = make_settings(tmp_path, folder)
+    ingest_paths([folder], settings, embedder=embedder)
+    store = get_store(settings, embedder.name)
+    reader = build_lexical_cache(settings, store, reader=True)
+    committed = reader.get()
+    build = LexicalIndex.build
+
+    def rebuilt(*args, **kwargs):
+        raise AssertionError("a reader rebuilt the lexical index while an ingest was writing")
+
+    with indexing(settings, embedder, store) as indexer:  # an ingest under way: its marker and lock are held
+        store.touch()  # its first write moves the store's version
+        monkeypatch.setattr(LexicalIndex, "build", classmethod(rebuilt))
+        assert marker.running(settings.index_dir) and store.version() != committed.version
+        during = reader.get()
+        assert during.version == committed.version and during.chunk_ids == committed.chunk_ids
+        writer = build_lexical_cache(settings, store)  # a writer never answers from an old index
+        with pytest.raises(AssertionError, match="rebuilt"):
+            writer.get()
+        monkeypatch.setattr(LexicalIndex, "build", build)
+        indexer.process([Article(key="file:glowfish", title="Glowfish return to Quillport", source="glowfish.txt",
+                                 text="The glowfish came back to the bay of Quillport, fishermen said. " * 3)])
+    monkeypatch.setattr(LexicalIndex, "build", classmethod(rebuilt))
+    caught = reader.get()  # the run's change log leads from the committed version: one segment, no rebuild
+    assert caught.version == store.version() and len(caught) == store.count_chunks()
+    assert len(caught.segments) == len(committed.segments) + 1 and caught.frequency(tokens("glowfish")[0]) > 0
+
+
+@pytest.mark.integration
 def test_a_narrow_filter_searches_among_exactly_the_chunks_it_admits(tmp_path, embedder):
     """A filter admitting under a tenth of the chunks: the dense candidates are the admitted chunks nearest the
     question, in order, as a brute-force search over them finds them."""
