@@ -229,10 +229,8 @@ def test_an_ingest_adds_a_segment_and_never_rebuilds(tmp_path, embedder, monkeyp
     assert f"{meta['segments'][0]['name']}.npz" in read_postings  # a reader reads them
 
 
-@pytest.mark.integration
-def test_postings_an_update_did_not_read_are_checked_before_a_query_uses_them(tmp_path, embedder, caplog):
-    from tests.test_recovery import DAMAGE
-
+def two_articles_ingested(tmp_path, embedder):
+    """Two short Quillport articles in a folder, ingested: (folder, settings)."""
     folder = tmp_path / "articles"
     folder.mkdir()
     for n, topic in enumerate(["ferry timetable", "council budget"]):
@@ -240,6 +238,14 @@ def test_postings_an_update_did_not_read_are_checked_before_a_query_uses_them(tm
                                                f"said on Monday. " * 3)
     settings = make_settings(tmp_path, folder)
     ingest_paths([folder], settings, embedder=embedder)
+    return folder, settings
+
+
+@pytest.mark.integration
+def test_postings_an_update_did_not_read_are_checked_before_a_query_uses_them(tmp_path, embedder, caplog):
+    from tests.test_recovery import DAMAGE
+
+    folder, settings = two_articles_ingested(tmp_path, embedder)
     lexical_folder = settings.index_dir / "bm25" / settings.store.collection
     DAMAGE["segment postings cut"](lexical_folder)
     (folder / "story_9.txt").write_text("Glowfish return to Quillport\n\nThe glowfish came back to the bay, "
@@ -264,13 +270,7 @@ def test_a_reader_answers_from_the_committed_index_while_an_ingest_writes_then_c
     from rag import marker
     from rag.schema import Article
 
-    folder = tmp_path / "articles"
-    folder.mkdir()
-    for n, topic in enumerate(["ferry timetable", "council budget"]):
-        (folder / f"story_{n}.txt").write_text(f"Quillport {topic}\n\nThe {topic} in Quillport changed, officials "
-                                               f"said on Monday. " * 3)
-    settings = make_settings(tmp_path, folder)
-    ingest_paths([folder], settings, embedder=embedder)
+    folder, settings = two_articles_ingested(tmp_path, embedder)
     store = get_store(settings, embedder.name)
     reader = build_lexical_cache(settings, store, reader=True)
     committed = reader.get()
