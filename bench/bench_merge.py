@@ -39,10 +39,10 @@ def main() -> None:
     merged = _merge(index.segments, _live(index.segments), keep_deleted=False)
     seconds = time.perf_counter() - start
     digest = hashlib.sha256()
-    for array in (merged.terms, merged.indptr, merged.rows, merged.tf):
+    for array in merged.all_postings():
         digest.update(np.ascontiguousarray(array).tobytes())
     result = {"machine": machine(), "index": str(args.index), "segments": len(index.segments), "chunks": len(index),
-              "postings": len(merged.rows), "peak_after_load_mib": round(loaded), "merge_s": round(seconds, 2),
+              "postings": len(merged.all_postings().rows), "peak_after_load_mib": round(loaded), "merge_s": round(seconds, 2),
               "peak_mib": round(peak_mib()), "postings_sha256": digest.hexdigest()}
     print(result)
     save("merge", result)

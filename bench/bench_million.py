@@ -45,12 +45,11 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 from bench_update import timed_ingest
-from common import OUT, ROOT, free_port, machine, run_newsrag, save, serve_until_ready
+from common import OUT, ROOT, free_port, machine, run_newsrag, save, serve_until_ready, wait_until_answers
 
 sys.path.insert(0, str(ROOT))
 
@@ -202,12 +201,7 @@ def server_adds(args: argparse.Namespace, lines: list[str], first: int, result: 
     server = subprocess.Popen([str(chroma), "run", "--path", str(args.work / "index" / "chroma"), "--host",
                                "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(60):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(1)
+        wait_until_answers(f"http://127.0.0.1:{port}/api/v2/heartbeat", server, "chroma run", 60)
         adds, peaks = [], []
         for run in range(first, first + args.runs + 1):
             ten = args.work / f"ten-{run}.jsonl"

@@ -80,17 +80,24 @@ def serve_until_ready(config: Path, path: str = "/", limit_s: float = 300.0) -> 
                             cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"newsrag serve exited ({proc.returncode}) before {path} answered")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
-                    if reply.status == 200:
-                        return time.perf_counter() - start
-            except OSError:
-                time.sleep(0.1)
-            if time.perf_counter() - start > limit_s:
-                raise RuntimeError(f"newsrag serve did not answer in {limit_s:.0f} s")
+        wait_until_answers(f"http://127.0.0.1:{port}{path}", proc, "newsrag serve", limit_s)
+        return time.perf_counter() - start
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def wait_until_answers(url: str, proc: subprocess.Popen, name: str, limit_s: float = 300.0) -> None:
+    """Poll ``url`` until it answers 200; RuntimeError if ``proc`` (``name``) exits first or ``limit_s`` pass."""
+    start = time.perf_counter()
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited ({proc.returncode}) before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+        if time.perf_counter() - start > limit_s:
+            raise RuntimeError(f"{name} did not answer {url} in {limit_s:.0f} s")

@@ -4,7 +4,9 @@
 Files are written under new names first; :func:`commit` then replaces ``meta.json`` in one step, which is the
 moment they count, so a kill at any point leaves the previous commit whole. ``meta.json`` carries a digest of
 its other fields, so a hand edit or a torn copy is seen. Files no commit names are left by a killed save or
-replaced by a merge: :func:`remove_unnamed` clears them after the next commit.
+replaced by a merge: :func:`remove_unnamed` clears them after the next commit. So a reader in another process
+can find a file its ``meta.json`` names gone; :func:`raise_if_replaced` tells that (a newer commit: read it)
+from damage.
 """
 
 from __future__ import annotations
@@ -48,3 +50,17 @@ def remove_unnamed(folder: Path, named: Collection[str], what: str) -> None:
                 path.unlink()
         except OSError as exc:
             log.info("could not remove %s from %s: %s", path, what, exc)
+
+
+class Replaced(Exception):
+    """A file the ``meta.json`` being read names was removed by a newer commit (another process's merge)."""
+
+
+def raise_if_replaced(folder: Path, text: str, what: str) -> None:
+    """Raise Replaced if ``meta.json`` no longer holds ``text``, the commit read when ``what`` was found missing."""
+    try:
+        now = (folder / "meta.json").read_text()
+    except OSError:
+        now = ""
+    if now != text:
+        raise Replaced(what)

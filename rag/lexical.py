@@ -42,13 +42,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from filelock import FileLock
 
 from rag import marker
-from rag.commits import commit, meta_digest, remove_unnamed
+from rag.commits import Replaced, commit, meta_digest, raise_if_replaced, remove_unnamed
 from rag.config import Settings
 from rag.filters import FilterRule
 from rag.schema import date_from_key
@@ -122,6 +122,15 @@ def _coded(values: Sequence[str]) -> tuple[list[str], np.ndarray]:
     return list(table), codes
 
 
+class Postings(NamedTuple):
+    """A segment's postings: the postings of ``terms[i]`` are ``rows[indptr[i]:indptr[i + 1]]`` with their counts."""
+
+    terms: np.ndarray  # int32 term ids with postings here, ascending
+    indptr: np.ndarray  # int64, len(terms) + 1
+    rows: np.ndarray  # int32
+    tf: np.ndarray  # uint16 occurrences of the term in the row
+
+
 @dataclass(eq=False)
 class Segment:
     """One commit's chunks and postings. Rows are the segment's own; term ids are the index's."""
@@ -135,8 +144,7 @@ class Segment:
     dates: np.ndarray  # int32 date key per row, 0 = undated
     lengths: np.ndarray  # int32 words per row
     deleted: list[str]  # chunk ids this commit deleted from older segments
-    # (terms, indptr, rows, tf), see the properties below; None until read from ``source`` (a lazy read)
-    arrays_: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+    postings_: Postings | None  # None until read from ``source`` (a lazy read): see all_postings
     saved: bool = False
     source: tuple[Path, int] | None = None  # (its file, the index's term count) while the postings are unread
 
@@ -145,45 +153,26 @@ class Segment:
 
     @property
     def loaded(self) -> bool:
-        return self.arrays_ is not None
+        return self.postings_ is not None
 
-    def postings_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def all_postings(self) -> Postings:
         """The postings, read from the segment's file (and checked) on first use after a lazy read;
         ValueError saying what is wrong with them."""
-        if self.arrays_ is None:
+        if self.postings_ is None:
             assert self.source is not None
             path, n_terms = self.source
-            self.arrays_ = _read_postings(path, len(self), n_terms)
+            self.postings_ = _read_postings(path, len(self), n_terms)
             self.source = None
-        return self.arrays_
-
-    @property
-    def terms(self) -> np.ndarray:
-        """int32 term ids with postings here, ascending."""
-        return self.postings_arrays()[0]
-
-    @property
-    def indptr(self) -> np.ndarray:
-        """int64, len(terms) + 1: the postings of terms[i] are rows[indptr[i]:indptr[i + 1]]."""
-        return self.postings_arrays()[1]
-
-    @property
-    def rows(self) -> np.ndarray:
-        """int32 rows."""
-        return self.postings_arrays()[2]
-
-    @property
-    def tf(self) -> np.ndarray:
-        """uint16 occurrences of the term in the row."""
-        return self.postings_arrays()[3]
+        return self.postings_
 
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, counts) of a term id here."""
-        i = int(np.searchsorted(self.terms, term))
-        if i == len(self.terms) or self.terms[i] != term:
-            return self.rows[:0], self.tf[:0]
-        start, end = self.indptr[i], self.indptr[i + 1]
-        return self.rows[start:end], self.tf[start:end]
+        p = self.all_postings()
+        i = int(np.searchsorted(p.terms, term))
+        if i == len(p.terms) or p.terms[i] != term:
+            return p.rows[:0], p.tf[:0]
+        start, end = p.indptr[i], p.indptr[i + 1]
+        return p.rows[start:end], p.tf[start:end]
 
     @functools.cached_property
     def digest(self) -> str:
@@ -196,8 +185,7 @@ class Segment:
     def arrays(self) -> dict[str, np.ndarray]:
         return {"ids": _blob(self.ids), "articles": _blob(self.article_table), "article_codes": self.article_codes,
                 "outlets": _blob(self.outlet_table), "outlet_codes": self.outlet_codes, "dates": self.dates,
-                "lengths": self.lengths, "deleted": _blob(self.deleted), "terms": self.terms,
-                "indptr": self.indptr, "rows": self.rows, "tf": self.tf}
+                "lengths": self.lengths, "deleted": _blob(self.deleted), **self.all_postings()._asdict()}
 
     def write(self, folder: Path) -> None:
         path = folder / f"{self.name}.npz"
@@ -245,7 +233,7 @@ class Segment:
         if segment.digest != entry.get("digest"):
             raise ValueError(f"{path.name} was changed after it was written (digest mismatch)")
         if postings:
-            segment.postings_arrays()
+            segment.all_postings()
         return segment
 
 
@@ -253,7 +241,7 @@ class Missing(ValueError):
     """A file a commit names is not there: damage, or a newer commit (another process's merge) removed it."""
 
 
-def _read_postings(path: Path, n: int, n_terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _read_postings(path: Path, n: int, n_terms: int) -> Postings:
     """A segment file's postings (for ``n`` chunks and ``n_terms`` terms), checked; ValueError naming what is wrong."""
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -271,7 +259,7 @@ def _read_postings(path: Path, n: int, n_terms: int) -> tuple[np.ndarray, np.nda
             or (len(terms_) and (terms_[0] < 0 or terms_[-1] >= n_terms))
             or (postings and (rows.min() < 0 or rows.max() >= n))):
         raise ValueError(f"{path.name}: its postings do not fit its {n} chunks and {n_terms} terms")
-    return terms_.astype(np.int32), indptr.astype(np.int64), rows.astype(np.int32), tf.astype(np.uint16)
+    return Postings(terms_.astype(np.int32), indptr.astype(np.int64), rows.astype(np.int32), tf.astype(np.uint16))
 
 
 class _SegmentBuilder:
@@ -322,7 +310,7 @@ class _SegmentBuilder:
 Run = tuple[np.ndarray, np.ndarray, np.ndarray]  # (term ids, ascending; rows; counts) of some postings
 
 
-def _postings(runs: Callable[[], Iterable[Run]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _postings(runs: Callable[[], Iterable[Run]]) -> Postings:
     """(terms, indptr, rows, tf) from runs of postings, each sorted by term, whose rows ascend within a term
     and from one run to the next; ``runs`` is called twice (count, then place), so no sort of all the postings
     is needed and memory beyond the result is one run's (a merge at 1M chunks peaked at 4.2 GiB with a sort)."""
@@ -345,7 +333,7 @@ def _postings(runs: Callable[[], Iterable[Run]]) -> tuple[np.ndarray, np.ndarray
             dest = np.repeat(cursor[terms_[first]] - first, n) + np.arange(len(terms_))
             rows_out[dest], tf_out[dest] = rows, tf
             cursor[terms_[first]] += n
-    return terms_out, indptr, rows_out, tf_out
+    return Postings(terms_out, indptr, rows_out, tf_out)
 
 
 def _term_runs(terms_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -381,12 +369,13 @@ def _merge(segments: Sequence[Segment], live: Sequence[np.ndarray], keep_deleted
 
     def runs() -> Iterator[Run]:  # each segment's live postings, MERGE_BLOCK at a time
         for segment, alive, new_row in zip(segments, live, new_rows):
-            for start in range(0, len(segment.rows), MERGE_BLOCK):
-                end = min(start + MERGE_BLOCK, len(segment.rows))
-                rows = segment.rows[start:end]
+            p = segment.all_postings()
+            for start in range(0, len(p.rows), MERGE_BLOCK):
+                end = min(start + MERGE_BLOCK, len(p.rows))
+                rows = p.rows[start:end]
                 keep = alive[rows]
-                term_of = segment.terms[np.searchsorted(segment.indptr, np.arange(start, end), side="right") - 1]
-                yield term_of[keep], new_row[rows[keep]], segment.tf[start:end][keep]
+                term_of = p.terms[np.searchsorted(p.indptr, np.arange(start, end), side="right") - 1]
+                yield term_of[keep], new_row[rows[keep]], p.tf[start:end][keep]
 
     deleted = {d for s in segments for d in s.deleted} if keep_deleted else set()
     return _new_segment(ids, articles, outlets, np.concatenate(dates), np.concatenate(lengths), deleted, runs)
@@ -616,7 +605,7 @@ class LexicalIndex:
     def load_postings(self) -> None:
         """Read the postings a lazy read left unread; ValueError saying what is wrong with a segment's."""
         for segment in self.segments:
-            segment.postings_arrays()
+            segment.all_postings()
 
     @classmethod
     def read(cls, folder: Path, known: LexicalIndex | None = None,
@@ -633,35 +622,35 @@ class LexicalIndex:
         arrays disagree with each other or with the commit. A file missing because a newer commit replaced
         the one read (another process's merge) is not damage: that commit is read instead.
         """
+        problem = ""
         for _ in range(READ_ATTEMPTS):
-            found, problem, missing = cls._read(folder, known, postings)
-            if not missing or _meta_text(folder) == missing:
-                return found, problem
-            # else a newer commit (another process's merge) removed a file the one read named: read that one
-        return found, problem
+            try:
+                return cls._read(folder, known, postings)
+            except Replaced as exc:  # a newer commit (another process's merge) removed a file: read that one
+                problem = str(exc)
+        return None, problem
 
     @classmethod
-    def _read(cls, folder: Path, known: LexicalIndex | None,
-              postings: bool) -> tuple[LexicalIndex | None, str, str]:
-        """:meth:`read` once, and the text of the meta.json read when a file it names is missing (else "")."""
+    def _read(cls, folder: Path, known: LexicalIndex | None, postings: bool) -> tuple[LexicalIndex | None, str]:
+        """:meth:`read` once; Replaced when a file the meta.json read names was removed by a newer commit."""
         if not folder.exists() or not any(folder.iterdir()):
-            return None, "", ""
+            return None, ""
         try:
             text = (folder / "meta.json").read_text()
             meta = json.loads(text)
         except FileNotFoundError:
-            return None, "meta.json is missing", ""
+            return None, "meta.json is missing"
         except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            return None, f"meta.json does not parse ({type(exc).__name__}: {exc})", ""
+            return None, f"meta.json does not parse ({type(exc).__name__}: {exc})"
         if not isinstance(meta, dict):
-            return None, f"meta.json holds {type(meta).__name__}, not an object", ""
+            return None, f"meta.json holds {type(meta).__name__}, not an object"
         if meta.get("format") != FORMAT or meta.get("tokens") != TOKENS:
             log.info("the lexical index at %s was saved in an older layout or by an older word splitter; "
                      "rebuilding it", folder)
-            return None, "", ""
+            return None, ""
         problem = _meta_problem(meta)
         if problem:
-            return None, problem, ""
+            return None, problem
         try:
             lineage = meta["terms_file"][len("terms-"):-len(".txt")]
             if known is None or known.lineage != lineage or known.saved_bytes > meta["terms_bytes"]:
@@ -677,17 +666,11 @@ class LexicalIndex:
                     segment = Segment.read(folder, entry, len(words), postings)
                 segments.append(segment)
         except Missing as exc:
-            return None, str(exc), text
+            raise_if_replaced(folder, text, str(exc))
+            return None, str(exc)
         except ValueError as exc:
-            return None, str(exc), ""
-        return cls(meta["version"], words, segments, lineage, len(words), meta["terms_bytes"]), "", ""
-
-
-def _meta_text(folder: Path) -> str:
-    try:
-        return (folder / "meta.json").read_text()
-    except OSError:
-        return ""
+            return None, str(exc)
+        return cls(meta["version"], words, segments, lineage, len(words), meta["terms_bytes"]), ""
 
 
 def _meta_problem(meta: Mapping[str, Any]) -> str:

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from filelock import FileLock
 
-from rag.commits import commit, meta_digest, remove_unnamed
+from rag.commits import Replaced, commit, meta_digest, raise_if_replaced, remove_unnamed
 from rag.errors import StoreError, index_error
 from rag.text import STOPWORDS, fold, terms
 
@@ -381,7 +381,7 @@ class StoryTable:
                 if not (folder / "meta.json").exists() and _legacy_path(folder).exists():
                     return cls._load_legacy(folder, params)
                 return cls._read(folder, params)
-            except _Replaced:  # a newer commit removed a file this one named: read that commit
+            except Replaced:  # a newer commit removed a file this one named: read that commit
                 continue
             except Exception as exc:  # noqa: BLE001 - any damage means "rebuild it from Chroma", never a crash
                 log.warning("the story table %s is damaged (%s): rebuilding it from the index", folder, exc)
@@ -405,9 +405,8 @@ class StoryTable:
         for entry in meta["segments"]:
             try:
                 segments.append(_Segment.read(folder, entry))
-            except FileNotFoundError:
-                if (folder / "meta.json").read_text() != text:
-                    raise _Replaced from None
+            except FileNotFoundError as exc:
+                raise_if_replaced(folder, text, str(exc))
                 raise
         table._fill(segments)
         table._segments = meta["segments"]
@@ -422,9 +421,9 @@ class StoryTable:
             with np.load(_legacy_path(folder), allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 vectors, days = np.asarray(data["vectors"], dtype=np.float32), np.asarray(data["days"], dtype=np.int64)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             if (folder / "meta.json").exists():  # an ingest wrote it as segments meanwhile
-                raise _Replaced from None
+                raise Replaced(str(exc)) from None
             raise
         if meta.get("format") != 1:
             raise ValueError(f"format {meta.get('format')!r}")
@@ -473,10 +472,6 @@ class StoryTable:
             self.members.setdefault(self.story[row], set()).add(article_id)
         self._tail, self._tail_start = np.zeros((0, self.dim), dtype=np.float32), n
         self._saved_rows = n
-
-
-class _Replaced(Exception):
-    """A file named by the ``meta.json`` being read was removed by a newer commit."""
 
 
 @dataclass
