@@ -48,6 +48,7 @@ from rag.stories import StoryTable, features, load_story_table, sync, table_path
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = "1"  # bump when cleaning or chunking changes in a way that needs re-embedding
+STILL_WRITING_EVERY = 60.0  # seconds between a run's words that it is still writing (see rag.store.RUN_SILENCE)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class Indexer:
         self.aliases_seen: dict[str, list[Article]] = {}  # original id -> its aliases seen in this run
         self.chunks_embedded = 0
         self.changed = False  # True from just before this run's first write to the index
+        self.said = 0.0  # when (time.monotonic) this run last said in the change log that it is writing
         self.notes: list[str] = []  # what this run found wrong with the index and repaired
         self.scan: lastrun.Scan | None = None  # the files an ingest of paths read, for its last-run file
         self.started = time.perf_counter()
@@ -113,10 +115,16 @@ class Indexer:
     def changing(self) -> None:
         """Call before every write: the first one bumps the store's version, so an index built from the
         store before this run (the lexical index, caches) no longer counts as current, even if the run is
-        killed before its closing bump."""
+        killed before its closing bump. That bump is logged as the run's open entry, which other processes'
+        lexical indexes follow to keep answering until the run ends; later writes say, now and then, that
+        the run is still writing (:meth:`rag.store.Store.still_writing`)."""
+        now = time.monotonic()
         if not self.changed:
-            self.store.touch()
-            self.changed = True
+            self.store.touch(self.store.changes, opening=True)
+            self.changed, self.said = True, now
+        elif now - self.said >= STILL_WRITING_EVERY:
+            self.store.still_writing(self.store.changes)
+            self.said = now
 
     def report(self, item: ArticleReport) -> None:
         self.reports.append(item)

@@ -715,10 +715,11 @@ class LexicalCache:
     """The current LexicalIndex of one store: loaded from disk, updated or rebuilt only when the store changed.
 
     Invariant: :meth:`get` returns an index of the store at its current version, except that a reader's
-    returns the last committed one while an ingest is writing (:meth:`_while_writing`). A saved index is used only
-    if its files are whole, its version is the store's and it holds as many chunks as Chroma; a damaged one
-    is rebuilt, logged as a warning naming the damage and listed in ``repairs``. After an ingest,
-    :meth:`refresh` given the run's :class:`rag.store.ChunkChanges` adds a segment instead of rebuilding.
+    returns the last committed one while an ingest is writing (:meth:`_caught_up`, :meth:`_while_writing`).
+    A saved index is used only if its files are whole, its version is the store's and it holds as many chunks
+    as Chroma; a damaged one is rebuilt, logged as a warning naming the damage and listed in ``repairs``.
+    After an ingest, :meth:`refresh` given the run's :class:`rag.store.ChunkChanges` adds a segment instead
+    of rebuilding.
     """
 
     def __init__(self, store: Store, folder: Path, reader: bool = False) -> None:
@@ -768,10 +769,10 @@ class LexicalCache:
             return index
 
     def _while_writing(self, index: LexicalIndex) -> bool:
-        """Whether a reader should answer from ``index``, the last one an ingest committed, because an ingest is
-        writing now: the store's version moved when it began, its change log leads on only when it ends, and a
-        rebuild from a half-written Chroma (minutes at 1M chunks, inside a question) would be outdated by then.
-        In http mode the writer lock is not taken, so the run's marker alone says so."""
+        """Whether a reader should answer from ``index``, the last one an ingest committed, because an ingest on
+        this machine is writing now and left no open entry in the change log to follow (one that began by
+        recovering what a killed run left). In http mode the writer lock is not taken, so the run's marker alone
+        says so. An ingest writing from anywhere is otherwise found through the change log (:meth:`_caught_up`)."""
         index_dir = self.store.settings.index_dir
         if not self.reader or marker.read(index_dir) is None:
             return False
@@ -784,17 +785,33 @@ class LexicalCache:
     def _caught_up(self, index: LexicalIndex, version: str) -> LexicalIndex | None:
         """``index`` brought to ``version`` through the store's change log (what other processes' ingests
         wrote and deleted since), saved; None when the log does not lead there or the result disagrees with
-        Chroma's chunk count."""
-        changes = self.store.changes_between(index.version, version)
-        if changes is None or len(changes.written) >= max(len(index), 1):
+        Chroma's chunk count.
+
+        While a run is writing (its open entry is ``version``), a reader's index is brought only to the
+        version the run started from and answers from there: the store's version moved at the run's first
+        write, but its changes are logged only when it ends, and a rebuild from a half-written Chroma (minutes
+        at 1M chunks, inside a question) would be outdated by then. Embedded, the writer lock says whether the
+        run is still alive; over http (runs on other machines), its word within RUN_SILENCE does."""
+        path = self.store.log_between(index.version, version)
+        if path is None or len(path.changes.written) >= max(len(index), 1):
             return None
-        caught = index.updated(self.store, changes.written, changes.deleted, version)
-        if len(caught) != self.store.count_chunks():
+        if path.writing:
+            embedded = self.store.settings.store.mode == "embedded"
+            if not self.reader or (embedded and not marker.running(self.store.settings.index_dir)):
+                return None
+        caught = index if path.reached == index.version else \
+            index.updated(self.store, path.changes.written, path.changes.deleted, path.reached)
+        if path.writing:  # Chroma holds part of the run's chunks: its count cannot be compared yet
+            log.info("an ingest is writing to the index: answering from the lexical index of store version %s "
+                     "until it finishes", path.reached)
+        elif len(caught) != self.store.count_chunks():
             log.warning("the lexical index caught up through the change log disagrees with Chroma; rebuilding it")
             return None
-        log.info("the lexical index caught up with store version %s: %d chunk(s) written, %d deleted", version,
-                 len(changes.written), len(changes.deleted))
-        self._save(caught)
+        else:
+            log.info("the lexical index caught up with store version %s: %d chunk(s) written, %d deleted", version,
+                     len(path.changes.written), len(path.changes.deleted))
+        if caught is not index:
+            self._save(caught)
         return caught
 
     def _save(self, index: LexicalIndex) -> None:

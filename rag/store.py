@@ -47,7 +47,8 @@ T = TypeVar("T")
 
 STATE_ID = "__state__"
 EXACT_AMONG = 2000  # a dense search among at most this many chunk ids ranks their vectors exactly (see nearest)
-CHANGE_LOG_KEEP = 20  # ingest runs kept in the change log, for other processes' lexical indexes to catch up with
+CHANGE_LOG_KEEP = 40  # change-log entries kept (two per ingest run), for other processes' lexical indexes
+RUN_SILENCE = 600.0  # seconds without word from an ingest run still writing after which it counts as killed
 CHANGE_LOG_MAX_IDS = 20_000  # a run that wrote or deleted more chunks is not logged: catching up costs a rebuild
 
 
@@ -82,6 +83,16 @@ class ChunkChanges:
     since: str = ""
     written: set[str] = field(default_factory=set)
     deleted: set[str] = field(default_factory=set)
+    opened: str = ""  # the version the run's first write moved the store to, when the change log names it
+
+
+@dataclass(frozen=True)
+class LogPath:
+    """Where the change log leads from one store version towards another (:meth:`Store.log_between`)."""
+
+    changes: ChunkChanges  # everything the finished runs on the way wrote and deleted
+    reached: str  # the version those runs lead to
+    writing: bool  # the rest of the way is one run still writing (it last said so within RUN_SILENCE)
 
 
 class Store:
@@ -448,21 +459,32 @@ class Store:
         return self.changes
 
     @_guarded
-    def touch(self, changes: ChunkChanges | None = None) -> str:
+    def touch(self, changes: ChunkChanges | None = None, *, opening: bool = False) -> str:
         """Record that the index changed (the BM25 index and caches key on this). The last-run files
         (:mod:`rag.marker`) are deleted first, so none outlives a change to Chroma, even one killed
         half-way: an ingest run deletes them when it starts, and every other writer (a copy into this
         store) bumps the version before its first write.
 
-        With the ``changes`` a whole run made, they are first written to the store's change log under the
-        new version, so that another process's lexical index at ``changes.since`` catches up by indexing
-        just those chunks (:meth:`changes_between`)."""
+        With the ``changes`` a run made, they are first written to the store's change log under the new
+        version, so that another process's lexical index at ``changes.since`` catches up by indexing just
+        those chunks (:meth:`log_between`). ``opening``: the bump before a run's first write, logged as the
+        run's open entry (no chunk ids, ``changes.opened``), which says to other processes that the run is
+        writing; its closing bump then logs its changes from there."""
         marker.forget_last_runs(self.settings.index_dir)
         version = uuid.uuid4().hex
-        if changes is not None and changes.since and len(changes.written) + len(changes.deleted) <= CHANGE_LOG_MAX_IDS:
-            self._log_changes(version, changes)
+        if changes is not None and changes.since and opening:
+            self._log_entry(version, {"since": changes.since, "run": version, "open": True}, ChunkChanges())
+            changes.opened = version
+        elif changes is not None and changes.since and len(changes.written) + len(changes.deleted) <= CHANGE_LOG_MAX_IDS:
+            self._log_entry(version, {"since": changes.opened or changes.since, "run": changes.opened}, changes)
         self.manifest.upsert(ids=[STATE_ID], embeddings=[[0.0]], metadatas=[{"version": version, "at": time.time()}])
         return version
+
+    @_guarded
+    def still_writing(self, changes: ChunkChanges) -> None:
+        """An open run says it is still writing (see :data:`RUN_SILENCE`)."""
+        if changes.opened and (log_ := self._change_log(create=False)) is not None:
+            log_.update(ids=[changes.opened], metadatas=[{"alive": time.time()}])
 
     def _change_log(self, create: bool) -> Any:
         name = f"{self.settings.store.collection}_changes"
@@ -473,10 +495,11 @@ class Store:
         except Exception:  # noqa: BLE001 - Chroma's not-found error differs between the embedded and HTTP clients
             return None
 
-    def _log_changes(self, version: str, changes: ChunkChanges) -> None:
-        """One run's entry: the chunk ids as its document, so that trimming the log reads only the metadata."""
+    def _log_entry(self, version: str, meta: dict[str, Any], changes: ChunkChanges) -> None:
+        """One entry, the chunk ids as its document, so that trimming the log reads only the metadata."""
         log_ = self._change_log(create=True)
-        log_.upsert(ids=[version], embeddings=[[0.0]], metadatas=[{"since": changes.since, "at": time.time()}],
+        now = time.time()
+        log_.upsert(ids=[version], embeddings=[[0.0]], metadatas=[{**meta, "at": now, "alive": now}],
                     documents=[json.dumps({"written": sorted(changes.written), "deleted": sorted(changes.deleted)})])
         got = log_.get(include=["metadatas"])
         if len(got["ids"]) > CHANGE_LOG_KEEP:
@@ -484,28 +507,40 @@ class Store:
             log_.delete(ids=[rid for _, rid in ages[:len(ages) - CHANGE_LOG_KEEP]])
 
     @_guarded
-    def changes_between(self, since: str, version: str) -> ChunkChanges | None:
-        """Everything the logged runs from store version ``since`` up to ``version`` wrote and deleted, as one
-        set of changes; None when the log does not lead from one to the other (a run not logged, or two
-        runs that started from the same version)."""
+    def log_between(self, since: str, version: str) -> LogPath | None:
+        """How the logged runs lead from store version ``since`` to ``version``: what they wrote and deleted,
+        as one set of changes, and whether the last of them is still writing (its open entry is ``version``).
+        None when the log does not lead there: a run not logged, two runs that started from one version, a
+        run whose open entry no closing one follows (killed, and another run went on from its version), or
+        an open run silent for longer than RUN_SILENCE (killed)."""
         log_ = self._change_log(create=False)
         if log_ is None or not since:
             return None
         total = ChunkChanges(since)
-        current = since
+        current, run = since, ""
         for _ in range(CHANGE_LOG_KEEP):
-            got = log_.get(where={"since": current}, include=["documents"])
+            got = log_.get(where={"since": current}, include=["documents", "metadatas"])
             if len(got["ids"]) != 1:
                 return None
-            try:
-                entry = json.loads((got["documents"] or [""])[0] or "")
-                total.written.update(entry["written"])
-                total.deleted.update(entry["deleted"])
-            except (KeyError, TypeError, ValueError):
+            meta = (got["metadatas"] or [{}])[0] or {}
+            if run and meta.get("run") != run:
                 return None
+            if meta.get("open"):
+                run = got["ids"][0]
+                if run == version:
+                    alive = time.time() - float(meta.get("alive", 0)) <= RUN_SILENCE
+                    return LogPath(total, current, True) if alive else None
+            else:
+                try:
+                    entry = json.loads((got["documents"] or [""])[0] or "")
+                    total.written.update(entry["written"])
+                    total.deleted.update(entry["deleted"])
+                except (KeyError, TypeError, ValueError):
+                    return None
+                run = ""
             current = got["ids"][0]
             if current == version:
-                return total
+                return LogPath(total, current, False)
         return None
 
     @_guarded

@@ -369,3 +369,64 @@ def test_another_process_s_copy_catches_up_through_the_change_log(tmp_path, embe
     again = other.get()
     assert again.version == store.version() and len(again.segments) == 1  # rebuilt
     agrees(again, {c["id"]: (c["document"], c["metadata"]) for c in store.iter_chunks()})
+
+
+@pytest.mark.integration
+def test_the_change_log_leads_through_finished_runs_to_one_writing_and_stops_at_a_killed_one(tmp_path, embedder,
+                                                                                            monkeypatch):
+    """Each run logs an open entry at its first write and its changes at its end. A reader a finished run behind
+    catches up with it while the next run writes, and answers from there; the writing run says now and then that
+    it still is. A run killed after its first write breaks the chain, and a reader rebuilds."""
+    from ingest import index as index_module
+    from ingest.index import indexing
+    from rag.schema import Article
+
+    _, settings = two_articles_ingested(tmp_path, embedder)
+    store = get_store(settings, embedder.name)
+    other = LexicalCache(store, tmp_path / "other-copy", reader=True)
+    start = other.get()
+    builds = []
+    build = LexicalIndex.build
+
+    def counted(cls, *args, **kwargs):
+        builds.append(1)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(LexicalIndex, "build", classmethod(counted))
+
+    def article(word: str) -> Article:
+        return Article(key=f"file:{word}", title=f"The {word} of Quillport", source=f"{word}.txt",
+                       text=f"The {word} came back to the bay of Quillport, fishermen said on Friday. " * 3)
+
+    with indexing(settings, embedder, store) as indexer:
+        indexer.process([article("glowfish")])
+    finished = store.version()
+    path = store.log_between(start.version, finished)
+    assert path is not None and not path.writing and path.reached == finished and path.changes.written
+    log_ = store._change_log(create=False)
+    with indexing(settings, embedder, store) as indexer:
+        indexer.process([article("sandpiper")])
+        writing = store.version()
+        path = store.log_between(start.version, writing)
+        assert path is not None and path.writing and path.reached == finished
+        during = other.get()  # one run behind: caught up with it, and answering from there until this one ends
+        assert during.version == finished and not builds
+        assert during.frequency(tokens("glowfish")[0]) > 0 and "sandpiper" not in during.vocab
+        said = log_.get(ids=[writing], include=["metadatas"])["metadatas"][0]["alive"]
+        monkeypatch.setattr(index_module, "STILL_WRITING_EVERY", 0.0)
+        indexer.changing()  # a later write: the run says it is still writing
+        assert log_.get(ids=[writing], include=["metadatas"])["metadatas"][0]["alive"] > said
+    after = other.get()
+    assert after.version == store.version() and not builds and after.frequency(tokens("sandpiper")[0]) > 0
+
+    killed = store.track_changes()  # a run killed after its first write: opened, never closed, its lock free
+    store.touch(killed, opening=True)
+    assert other.get().version == store.version() and len(builds) == 1  # embedded: the free lock says killed
+    (tmp_path / "articles" / "heron.txt").write_text("The heron of Quillport\n\nThe heron came back, they said. " * 3)
+    ingest_paths([tmp_path / "articles"], settings, embedder=embedder)  # a run from the killed one's version
+    assert store.log_between(after.version, store.version()) is None  # the killed run's writes are not logged
+    assert store.log_between(killed.opened, store.version()) is not None
+    built = len(builds)
+    caught = other.get()  # from the copy rebuilt at the killed run's version, the heron run is one segment
+    assert caught.version == store.version() and len(builds) == built and len(caught.segments) == 2
+    agrees(caught, {c["id"]: (c["document"], c["metadata"]) for c in store.iter_chunks()})

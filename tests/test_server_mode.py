@@ -180,3 +180,48 @@ def test_two_serve_processes_on_one_chroma_server_see_each_other_s_ingests(tmp_p
             proc.wait(timeout=30)
     for name in "ab":  # the client's open event stream was cut at the stop: said in one line, without a traceback
         assert "Traceback" not in (tmp_path / f"{name}.log").read_text()
+
+
+def test_a_reader_on_another_machine_answers_from_its_committed_index_while_an_ingest_writes(tmp_path, embedder,
+                                                                                           chroma, monkeypatch):
+    """A serve process whose index folder is on another machine cannot see an ingest's marker or lock: the run's
+    open entry in the shared change log tells it that the run is writing, so it keeps answering from the lexical
+    index it has instead of rebuilding from a half-written Chroma inside a question, then adds the run as one
+    segment. A run that went silent (killed) means rebuild, as the next ingest will."""
+    from ingest.index import indexing
+    from rag import store as store_module
+    from rag.lexical import LexicalIndex, build_lexical_cache, tokens
+    from rag.schema import Article
+
+    writer = http_settings(tmp_path / "writer", ARTICLES, chroma.port)
+    ingest_paths([ARTICLES], writer, embedder=embedder)
+    reader_settings = http_settings(tmp_path / "reader", ARTICLES, chroma.port)
+    reader = build_lexical_cache(reader_settings, get_store(reader_settings, embedder.name), reader=True)
+    committed = reader.get()
+    build = LexicalIndex.build
+
+    def rebuilt(*args, **kwargs):
+        raise AssertionError("rebuilt the lexical index")
+
+    def article(n: int) -> Article:
+        return Article(key=f"file:orvik{n}", title=f"Orvik harbour report {n}", source=f"orvik{n}.txt",
+                       text=f"The harbour of Orvik handled {n},321 ships this spring, its authority said. " * 3)
+
+    store = get_store(writer, embedder.name)
+    with indexing(writer, embedder, store) as indexer:
+        indexer.process([article(4)])  # written: Chroma holds the new chunks, the change log only the open entry
+        assert store.version() != committed.version
+        monkeypatch.setattr(LexicalIndex, "build", classmethod(rebuilt))
+        during = reader.get()
+        assert during.version == committed.version and during.chunk_ids == committed.chunk_ids
+        with pytest.raises(AssertionError, match="rebuilt"):  # a writer never answers from an old index
+            build_lexical_cache(reader_settings, get_store(reader_settings, embedder.name)).get()
+        monkeypatch.setattr(store_module, "RUN_SILENCE", -1.0)  # as if the run had been killed long ago
+        with pytest.raises(AssertionError, match="rebuilt"):
+            reader.get()
+        monkeypatch.setattr(store_module, "RUN_SILENCE", 600.0)
+        monkeypatch.setattr(LexicalIndex, "build", build)
+    monkeypatch.setattr(LexicalIndex, "build", classmethod(rebuilt))
+    caught = reader.get()  # the run's change log leads on from the committed version: one segment, no rebuild
+    assert caught.version == store.version() and len(caught) == store.count_chunks()
+    assert len(caught.segments) == len(committed.segments) + 1 and caught.frequency(tokens("orvik")[0]) > 0
