@@ -237,12 +237,16 @@ class Indexer:
     def _write(self, articles: Sequence[Article], records: dict[str, ArticleRecord],
                hashes: dict[str, str]) -> list[ArticleReport]:
         """Chunk, embed and write these articles (see the module docstring); their reports."""
-        self.chunker.warm([a.text for a in articles])
-        chunked: list[tuple[Article, list[Chunk]]] = [(a, self.chunker.split(a, hashes[a.id])) for a in articles]
-        all_chunks = [c for _, cs in chunked for c in cs]
-        step = max(1, self.settings.ingest.batch_chunks)  # one long article must not tokenize all its chunks at once
-        vectors = np.concatenate([self.embedder.embed_documents([c.embed_text for c in all_chunks[i : i + step]])
-                                  for i in range(0, len(all_chunks), step)]) if all_chunks else np.zeros((0, 0))
+        self.store.warm()  # Chroma loads its vector index for the write while the articles are chunked and embedded
+        try:
+            self.chunker.warm([a.text for a in articles])
+            chunked: list[tuple[Article, list[Chunk]]] = [(a, self.chunker.split(a, hashes[a.id])) for a in articles]
+            all_chunks = [c for _, cs in chunked for c in cs]
+            step = max(1, self.settings.ingest.batch_chunks)  # one long article must not tokenize all its chunks at once
+            vectors = np.concatenate([self.embedder.embed_documents([c.embed_text for c in all_chunks[i : i + step]])
+                                      for i in range(0, len(all_chunks), step)]) if all_chunks else np.zeros((0, 0))
+        finally:
+            self.store.warmed()
         self.chunks_embedded += len(all_chunks)
         pending = [
             record_for(a, status="pending", hash=records[a.id].hash if a.id in records else "",

@@ -124,6 +124,31 @@ class Store:
             )
         self._max_batch = max(1, min(self.client.get_max_batch_size(), 4000))
         self.changes = ChunkChanges()
+        self._warming: threading.Thread | None = None
+
+    def warm(self) -> None:
+        """Start loading the vector index in the background, embedded (a Chroma server keeps it loaded). A
+        process's first write to the chunks first loads the whole HNSW index (about 4 s at 1M chunks); started
+        by a writer that is about to chunk and embed, the load overlaps that work (Chroma's calls release the
+        GIL). The writer waits for it (:meth:`warmed`) before it writes. A failure is left for that write to
+        report."""
+        dimension = getattr(getattr(self.chunks, "_model", None), "dimension", None)  # None: nothing written yet
+        if self.settings.store.mode != "embedded" or self._warming is not None or not isinstance(dimension, int):
+            return
+
+        def load() -> None:
+            try:
+                self.chunks.query(query_embeddings=[np.zeros(dimension, dtype=np.float32)], n_results=1, include=[])
+            except Exception as exc:  # noqa: BLE001 - reported by the write that follows, if it matters
+                log.debug("loading the vector index ahead of the first write failed: %s", exc)
+
+        self._warming = threading.Thread(target=load, name="newsrag-warm", daemon=True)
+        self._warming.start()
+
+    def warmed(self) -> None:
+        """Wait until the background load :meth:`warm` started has finished (at once when none is running)."""
+        if self._warming is not None:
+            self._warming.join()
 
     # -- connection --------------------------------------------------------------------
 

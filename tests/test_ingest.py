@@ -233,3 +233,34 @@ def test_chunk_text_is_metadata_and_indexes_with_it_as_the_document_still_read(s
     assert {c["id"]: c["document"] for c in store.iter_chunks()} == dict(zip(got["ids"], texts))
     hits = Retriever(settings, store, embedder).search("glowfish festival visitors").hits
     assert hits and all(h.passage.text and h.passage.text in texts for h in hits)
+
+
+def test_the_vector_index_loads_in_the_background_while_a_batch_is_embedded(settings, embedder, monkeypatch,
+                                                                             caplog):
+    """A process's first write loads Chroma's whole vector index (seconds at 1M chunks): a run starts that load
+    before it chunks and embeds a batch, and waits for it before writing."""
+    import logging
+
+    from rag.store import Store
+
+    ingest_paths([settings.articles_dir], settings, embedder=embedder)
+    store = Store(settings, embedder.name)  # a new process's store: nothing of the index loaded yet
+    seen = []
+    embed = embedder.embed_documents
+
+    def embedding(texts):
+        seen.append(store._warming is not None)
+        return embed(texts)
+
+    monkeypatch.setattr(embedder, "embed_documents", embedding)
+    path = settings.articles_dir / "glowfish_festival.txt"
+    path.write_text(path.read_text().replace("40,000 visitors", "55,000 visitors"))
+    with caplog.at_level(logging.DEBUG, logger="rag.store"):
+        report = ingest_paths([settings.articles_dir], settings, embedder=embedder, store=store)
+    assert outcomes(report)["glowfish_festival.txt"] == "updated" and seen and all(seen)
+    assert store._warming is not None and not store._warming.is_alive()
+    assert "ahead of the first write failed" not in caplog.text
+    check_consistent(store)
+    empty = Store(settings.replace(store={"collection": "empty"}), embedder.name)
+    empty.warm()  # nothing written yet: no vector index to load
+    assert empty._warming is None
