@@ -188,7 +188,6 @@ class Chunker:
                     start=start,
                     end=end,
                     embed_text=embed_text,
-                    n_tokens=self.count(embed_text) + SPECIAL_TOKENS,
                 )
             )
         return chunks

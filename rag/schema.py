@@ -107,7 +107,6 @@ class Chunk:
     start: int
     end: int
     embed_text: str
-    n_tokens: int
 
 
 Outcome = Literal["added", "updated", "unchanged", "duplicate", "failed", "removed"]
