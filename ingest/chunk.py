@@ -78,7 +78,6 @@ class Chunker:
         self.count_many = count_many
         self.max_tokens = max_tokens
         self.long_chars = max_tokens * LONG_CHARS_PER_TOKEN
-        self.tokenized_chars = 0  # characters handed to the tokenizer so far (tests bound it)
         # The splitter measures every sentence, some of them again while merging: remember the counts.
         self.counts: dict[str, int] = {}
 
@@ -90,7 +89,6 @@ class Chunker:
         if n is None:
             if len(self.counts) >= CACHE_SIZE:
                 self.counts.clear()
-            self.tokenized_chars += len(text)
             n = self.counts[text] = self.count_one(text)
         return n
 
@@ -114,7 +112,6 @@ class Chunker:
         size = 0
         for text in [*todo, ""]:
             if batch and (not text or size + len(text) > BATCH_CHARS):
-                self.tokenized_chars += size
                 self.counts.update(zip(batch, self.count_many(batch)))
                 batch, size = [], 0
             batch.append(text)

@@ -59,7 +59,6 @@ class Progress:
     files_total: int
     articles_done: int
     chunks_embedded: int
-    current: str = ""
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -447,8 +446,7 @@ def ingest_paths(
                     if article.yearless:  # indexed last, when the run's dated articles are known (Indexer._yeared)
                         held.append(article)
                     elif batches.add(article) and progress:
-                        progress(Progress(done - 1, len(files), len(indexer.reports), indexer.chunks_embedded,
-                                          path.name))
+                        progress(Progress(done - 1, len(files), len(indexer.reports), indexer.chunks_embedded))
         batches.flush()
         for article in held:
             batches.add(article)
@@ -457,7 +455,7 @@ def ingest_paths(
             indexer.prune(found.existing, failed_sources)
         remembered.update(found, failed_files)
     if progress:
-        progress(Progress(len(files), len(files), len(indexer.reports), indexer.chunks_embedded, ""))
+        progress(Progress(len(files), len(files), len(indexer.reports), indexer.chunks_embedded))
     return indexer.result()
 
 

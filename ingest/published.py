@@ -131,14 +131,6 @@ def url_date(url: str, *, today: date | None = None) -> date | None:
                                  _slug_url(path)) if day is not None and _plausible(day, today)), None)
 
 
-def dateline_date(text: str, *, today: date | None = None) -> date | None:
-    """The date of a dateline that starts a line in the first :data:`HEAD_CHARS` characters of ``text``.
-
-    A ``Published`` stamp or a wire dateline wins over an ``Updated`` stamp.
-    """
-    return _read_dateline(text, today or date.today())[0]
-
-
 def _read_dateline(text: str, today: date) -> tuple[date | None, tuple[int, int] | None]:
     """One pass over the datelines, best first: the first dated one that is plausible, and the (month, day) of a
     yearless one that comes before any dated one (a later dated one still wins)."""
