@@ -188,6 +188,8 @@ class Retriever:
         # an outlet as the user typed it ("cnn.com") becomes the name ingest gave it ("CNN")
         filters = resolved(filters or Filters(), outlet_names(self.settings.ingest.outlets))
         top_k = top_k or cfg.top_k
+        if not filters:  # the search will query the vector index: a new process loads it while the rest loads
+            self.store.warm()
         index = self.lexical.get(self.store.version())
         if len(index) == 0:
             raise EmptyIndexError()

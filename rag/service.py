@@ -109,7 +109,9 @@ class Engine:
         self.sentences = SentenceCache(self.embedder)
 
     def warm(self) -> None:
-        """Load the model and the BM25 index now rather than on the first question."""
+        """Load the model, the lexical index and (in the background) the vector index now rather than on the
+        first question."""
+        self.store.warm()
         self.embedder.embed_query("warm up")
         self.retriever.lexical.get()
 

@@ -125,25 +125,29 @@ class Store:
         self._max_batch = max(1, min(self.client.get_max_batch_size(), 4000))
         self.changes = ChunkChanges()
         self._warming: threading.Thread | None = None
+        self._warm_lock = threading.Lock()
 
     def warm(self) -> None:
         """Start loading the vector index in the background, embedded (a Chroma server keeps it loaded). A
-        process's first write to the chunks first loads the whole HNSW index (about 4 s at 1M chunks); started
-        by a writer that is about to chunk and embed, the load overlaps that work (Chroma's calls release the
-        GIL). The writer waits for it (:meth:`warmed`) before it writes. A failure is left for that write to
-        report."""
+        process's first query or write of the chunks loads the whole HNSW index first (about 4 s at 1M chunks).
+        Started by a writer before it chunks and embeds, or by a question before the lexical index and the model
+        load, the load overlaps that work (Chroma's calls release the GIL); :meth:`nearest` and the writer wait
+        for it (:meth:`warmed`) before they use the index. Once per store; a failure is left for the query or
+        write that follows to report. The thread is not a daemon, so a process never exits while Chroma loads."""
         dimension = getattr(getattr(self.chunks, "_model", None), "dimension", None)  # None: nothing written yet
-        if self.settings.store.mode != "embedded" or self._warming is not None or not isinstance(dimension, int):
+        if self.settings.store.mode != "embedded" or not isinstance(dimension, int):
             return
 
         def load() -> None:
             try:
                 self.chunks.query(query_embeddings=[np.zeros(dimension, dtype=np.float32)], n_results=1, include=[])
-            except Exception as exc:  # noqa: BLE001 - reported by the write that follows, if it matters
-                log.debug("loading the vector index ahead of the first write failed: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - reported by the query or write that follows, if it matters
+                log.debug("loading the vector index ahead of its first use failed: %s", exc)
 
-        self._warming = threading.Thread(target=load, name="newsrag-warm", daemon=True)
-        self._warming.start()
+        with self._warm_lock:
+            if self._warming is None:
+                self._warming = threading.Thread(target=load, name="newsrag-warm")
+                self._warming.start()
 
     def warmed(self) -> None:
         """Wait until the background load :meth:`warm` started has finished (at once when none is running)."""
@@ -309,6 +313,7 @@ class Store:
         against 2 ms), so callers read the chunks they keep with :meth:`get_chunks`."""
         if among is not None and len(among) <= EXACT_AMONG:
             return self._exact_nearest(vector, n, among)
+        self.warmed()
         got = self.chunks.query(query_embeddings=[vector], n_results=n, ids=list(among) if among is not None else None,
                                 include=["distances"])
         return [(cid, 1.0 - float(dist)) for cid, dist in zip(got["ids"][0], (got.get("distances") or [[]])[0])]

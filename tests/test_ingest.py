@@ -259,8 +259,47 @@ def test_the_vector_index_loads_in_the_background_while_a_batch_is_embedded(sett
         report = ingest_paths([settings.articles_dir], settings, embedder=embedder, store=store)
     assert outcomes(report)["glowfish_festival.txt"] == "updated" and seen and all(seen)
     assert store._warming is not None and not store._warming.is_alive()
-    assert "ahead of the first write failed" not in caplog.text
+    assert "ahead of its first use failed" not in caplog.text
     check_consistent(store)
     empty = Store(settings.replace(store={"collection": "empty"}), embedder.name)
     empty.warm()  # nothing written yet: no vector index to load
     assert empty._warming is None
+
+
+def test_a_question_in_a_new_process_loads_the_vector_index_while_the_lexical_index_loads(settings, embedder,
+                                                                                          monkeypatch):
+    """A new process's first unfiltered search starts Chroma's vector-index load before it loads the lexical
+    index and embeds the question, and queries the vector index only once that load has finished. A filtered
+    search (which may rank among a few ids without the vector index) starts none."""
+    import threading
+    import time
+
+    from rag.schema import Filters
+    from rag.store import Store
+
+    ingest_paths([settings.articles_dir], settings, embedder=embedder)
+    filtered = Store(settings, embedder.name)
+    Retriever(settings, filtered, embedder).search("glowfish festival", Filters(outlets=("Nowhere Times",)))
+    assert filtered._warming is None
+
+    store = Store(settings, embedder.name)  # a new process's store: nothing of the index loaded yet
+    retriever = Retriever(settings, store, embedder)
+    seen: list[tuple[str, bool]] = []
+    get, query = retriever.lexical.get, type(store.chunks).query
+
+    def getting(*args, **kwargs):
+        seen.append(("lexical", store._warming is not None))
+        return get(*args, **kwargs)
+
+    def querying(self, *args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            seen.append(("query", store._warming is not None and not store._warming.is_alive()))
+        else:
+            time.sleep(0.5)  # the load of a large index: the search must wait for it
+        return query(self, *args, **kwargs)
+
+    monkeypatch.setattr(retriever.lexical, "get", getting)
+    monkeypatch.setattr(type(store.chunks), "query", querying)
+    hits = retriever.search("How many visitors came to the glowfish festival?").hits
+    assert hits and "glowfish" in hits[0].passage.text.lower()
+    assert seen[0] == ("lexical", True) and ("query", True) in seen and all(ok for _, ok in seen)
