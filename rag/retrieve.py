@@ -188,9 +188,10 @@ class Retriever:
         # an outlet as the user typed it ("cnn.com") becomes the name ingest gave it ("CNN")
         filters = resolved(filters or Filters(), outlet_names(self.settings.ingest.outlets))
         top_k = top_k or cfg.top_k
+        version = self.store.version()  # first: Chroma answers nothing else while it loads the vector index
         if not filters:  # the search will query the vector index: a new process loads it while the rest loads
             self.store.warm()
-        index = self.lexical.get(self.store.version())
+        index = self.lexical.get(version)
         if len(index) == 0:
             raise EmptyIndexError()
         as_of = today is not None

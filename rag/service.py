@@ -111,9 +111,10 @@ class Engine:
     def warm(self) -> None:
         """Load the model, the lexical index and (in the background) the vector index now rather than on the
         first question."""
+        version = self.store.version()  # first: Chroma answers nothing else while it loads the vector index
         self.store.warm()
         self.embedder.embed_query("warm up")
-        self.retriever.lexical.get()
+        self.retriever.lexical.get(version)
 
 
 _ENGINES: dict[Any, Engine] = {}

@@ -132,7 +132,8 @@ class Store:
         process's first query or write of the chunks loads the whole HNSW index first (about 4 s at 1M chunks).
         Started by a writer before it chunks and embeds, or by a question before the lexical index and the model
         load, the load overlaps that work (Chroma's calls release the GIL); :meth:`nearest` and the writer wait
-        for it (:meth:`warmed`) before they use the index. Once per store; a failure is left for the query or
+        for it (:meth:`warmed`) before they use the index. Chroma holds every other call on the store until the load
+        ends, so what overlaps it must not touch Chroma. Once per store; a failure is left for the query or
         write that follows to report. The thread is not a daemon, so a process never exits while Chroma loads."""
         dimension = getattr(getattr(self.chunks, "_model", None), "dimension", None)  # None: nothing written yet
         if self.settings.store.mode != "embedded" or not isinstance(dimension, int):

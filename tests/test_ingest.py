@@ -268,9 +268,9 @@ def test_the_vector_index_loads_in_the_background_while_a_batch_is_embedded(sett
 
 def test_a_question_in_a_new_process_loads_the_vector_index_while_the_lexical_index_loads(settings, embedder,
                                                                                           monkeypatch):
-    """A new process's first unfiltered search starts Chroma's vector-index load before it loads the lexical
-    index and embeds the question, and queries the vector index only once that load has finished. A filtered
-    search (which may rank among a few ids without the vector index) starts none."""
+    """A new process's first unfiltered search reads the store's version, then starts Chroma's vector-index load
+    before it loads the lexical index and embeds the question, and queries the vector index only once that load
+    has finished. A filtered search (which may rank among a few ids without the vector index) starts none."""
     import threading
     import time
 
@@ -285,7 +285,11 @@ def test_a_question_in_a_new_process_loads_the_vector_index_while_the_lexical_in
     store = Store(settings, embedder.name)  # a new process's store: nothing of the index loaded yet
     retriever = Retriever(settings, store, embedder)
     seen: list[tuple[str, bool]] = []
-    get, query = retriever.lexical.get, type(store.chunks).query
+    version, get, query = store.version, retriever.lexical.get, type(store.chunks).query
+
+    def reading():  # Chroma answers no other call while it loads: the version is read before the load starts
+        seen.append(("version", store._warming is None))
+        return version()
 
     def getting(*args, **kwargs):
         seen.append(("lexical", store._warming is not None))
@@ -298,8 +302,10 @@ def test_a_question_in_a_new_process_loads_the_vector_index_while_the_lexical_in
             time.sleep(0.5)  # the load of a large index: the search must wait for it
         return query(self, *args, **kwargs)
 
+    monkeypatch.setattr(store, "version", reading)
     monkeypatch.setattr(retriever.lexical, "get", getting)
     monkeypatch.setattr(type(store.chunks), "query", querying)
     hits = retriever.search("How many visitors came to the glowfish festival?").hits
     assert hits and "glowfish" in hits[0].passage.text.lower()
-    assert seen[0] == ("lexical", True) and ("query", True) in seen and all(ok for _, ok in seen)
+    assert seen[:2] == [("version", True), ("lexical", True)] and ("query", True) in seen
+    assert all(ok for _, ok in seen)
