@@ -3,7 +3,7 @@ realtimeqa-2023h1 index, then what a user feels at that size. Not run in CI.
 
     python bench/bench_million.py --source H1.toml --work DIR [--chunks 1000000] [--batch 50000]
         [--runs 3] [--new DEV/corpus.jsonl] [--before OTHER_CHECKOUT --before-work COPY_OF_DIR]
-        [--server] [--asks-before OTHER_CHECKOUT]
+        [--server] [--reads-before OTHER_CHECKOUT]
 
 The corpus: every h1 article copied until there are ``--chunks`` chunks. Copy 0 is the original; copy k
 gets its own article and chunk ids, one of 40 wire outlets, a date moved by up to two years (one shift per
@@ -32,9 +32,9 @@ COPY``, in whatever layout that code reads), only the adds are timed: both sides
 (``python -m rag.cli ingest``), alternating, each adding the same 10 articles to its own index in place.
 Results go to bench/out/million-<chunks>-update.json. With ``--server``, only the adds are timed, with the
 index's Chroma behind a `chroma run` server on 127.0.0.1 ([store] mode = "http"), which keeps its vector
-index loaded between ingests (bench/out/million-<chunks>-server.json). With ``--asks-before`` (another
-checkout), only ``newsrag ask`` is timed, alternating with that code on the same index
-(bench/out/million-<chunks>-asks.json).
+index loaded between ingests (bench/out/million-<chunks>-server.json). With ``--reads-before`` (another
+checkout), only ``newsrag ask`` and ``newsrag serve`` until ready are timed, alternating with that code on the
+same index (bench/out/million-<chunks>-reads.json).
 """
 
 from __future__ import annotations
@@ -244,18 +244,21 @@ def timed_ask(root: Path, config: Path) -> float:
     return wall
 
 
-def asks_against(args: argparse.Namespace, config: Path, result: dict) -> None:
-    """``newsrag ask`` from this checkout and from ``--asks-before``, alternating, on the same index (an ask only
-    reads it): min and median of ``--runs`` a side (bench/out/million-<chunks>-asks.json)."""
-    sides = {"this": ROOT, "before": args.asks_before.resolve()}
-    walls: dict[str, list[float]] = {side: [] for side in sides}
-    for run in range(args.runs):
-        for side, root in (sides.items() if run % 2 == 0 else reversed(sides.items())):
-            walls[side].append(timed_ask(root, config))
-        print(f"ask: this {walls['this'][-1]:.2f} s, before {walls['before'][-1]:.2f} s", flush=True)
-    result["ask"] = {side: {**min_median(w), "code": str(root)} for (side, w), root in zip(walls.items(), sides.values())}
-    save(f"million-{args.chunks}-asks", result)
-    print(json.dumps(result["ask"], indent=1))
+def reads_against(args: argparse.Namespace, config: Path, result: dict) -> None:
+    """``newsrag ask`` and ``newsrag serve`` until its API answers, from this checkout and from
+    ``--reads-before``, alternating, on the same index (both only read it): min and median of ``--runs`` a side
+    (bench/out/million-<chunks>-reads.json)."""
+    sides = {"this": ROOT, "before": args.reads_before.resolve()}
+    for name, timed in (("ask", lambda root: timed_ask(root, config)),
+                        ("serve_ready", lambda root: serve_until_ready(config, "/v1/models", root=root))):
+        walls: dict[str, list[float]] = {side: [] for side in sides}
+        for run in range(args.runs):
+            for side, root in (sides.items() if run % 2 == 0 else reversed(sides.items())):
+                walls[side].append(timed(root))
+            print(f"{name}: this {walls['this'][-1]:.2f} s, before {walls['before'][-1]:.2f} s", flush=True)
+        result[name] = {side: {**min_median(w), "code": str(sides[side])} for side, w in walls.items()}
+    save(f"million-{args.chunks}-reads", result)
+    print(json.dumps({k: result[k] for k in ("ask", "serve_ready")}, indent=1))
 
 
 def main() -> None:
@@ -272,8 +275,8 @@ def main() -> None:
     parser.add_argument("--first", type=int, help="add --new's articles from number 10 * FIRST on")
     parser.add_argument("--before", type=Path, help="another checkout: only the adds are timed, alternating with it")
     parser.add_argument("--before-work", type=Path, help="with --before: a copy of the index, in the layout it reads")
-    parser.add_argument("--asks-before", type=Path, metavar="OTHER_CHECKOUT",
-                        help="only `newsrag ask`, alternating with that checkout on the same index (read-only)")
+    parser.add_argument("--reads-before", type=Path, metavar="OTHER_CHECKOUT",
+                        help="only `newsrag ask` and `serve`, alternating with that checkout on the same index")
     parser.add_argument("--queries-only", action="store_true", help=argparse.SUPPRESS)  # the child of queries()
     args = parser.parse_args()
     config = args.work / "config.toml"
@@ -308,8 +311,8 @@ def main() -> None:
     if args.server:
         server_adds(args, lines, first, result)
         return
-    if args.asks_before:
-        asks_against(args, config, result)
+    if args.reads_before:
+        reads_against(args, config, result)
         return
     for run in range(first, first + args.runs):
         ten = args.work / f"ten-{run}.jsonl"

@@ -72,13 +72,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_until_ready(config: Path, path: str = "/", limit_s: float = 300.0) -> float:
-    """Seconds from starting ``newsrag serve`` (a whole process, on a free port) until ``path`` answers 200."""
+def serve_until_ready(config: Path, path: str = "/", limit_s: float = 300.0, root: Path = ROOT) -> float:
+    """Seconds from starting ``newsrag serve`` (a whole process of the code at ``root``, on a free port) until
+    ``path`` answers 200."""
     port = free_port()
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--config", str(config), "serve", "--port", str(port)],
-                            cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            cwd=root, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until_answers(f"http://127.0.0.1:{port}{path}", proc, "newsrag serve", limit_s)
         return time.perf_counter() - start
