@@ -33,7 +33,8 @@ def main() -> None:
     middle.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(steps))], [label for _, label in steps])
     middle.axhline(10, color="grey", linestyle="--", linewidth=1)
     middle.text(-0.4, 10.2, "goal for adding 10 articles: 10 s", fontsize=8, color="grey")
-    middle.set(title="whole processes, median of 3 (s)", ylabel="seconds")
+    counts = sorted({len(run[key].get("all_s", [])) for run in runs.values() for key, _ in steps})
+    middle.set(title=f"whole processes, median of {'/'.join(map(str, counts))} runs (s)", ylabel="seconds")
     middle.legend()
     filters = ["none", "date", "outlet", "date+outlet"]
     for i, (name, run) in enumerate(runs.items()):
