@@ -11,17 +11,15 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-from common import ROOT, machine, save
+from common import ROOT, free_port, machine, save, wait_until_answers
 
 QUESTIONS = [
     "Why is Putin turning to North Korea for weapons?",
@@ -34,12 +32,6 @@ QUESTIONS = [
     "What did the observatory on Mount Kell record?",
 ]
 MAX_REQUESTS = 20_000  # a hard bound besides the time limit
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -64,12 +56,7 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(url, timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
+        wait_until_answers(url, server, "newsrag serve", 120)
         latencies: list[float] = []
         failures: list[str] = []
         ingests: list[str] = []

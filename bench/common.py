@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.servers import free_port, wait_until_answers  # noqa: E402, F401 - re-exported to the benchmarks
+
 SHARED = ROOT.parent / "shared" / "bench" / "realtimeqa-dev"
 CORPUS = Path(os.environ.get("NEWSRAG_BENCH_CORPUS", SHARED / "corpus.jsonl"))
 QUESTIONS = Path(os.environ.get("NEWSRAG_BENCH_QUESTIONS", SHARED / "questions.jsonl"))
@@ -66,12 +67,6 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve_until_ready(config: Path, path: str = "/", limit_s: float = 300.0, root: Path = ROOT) -> float:
     """Seconds from starting ``newsrag serve`` (a whole process of the code at ``root``, on a free port) until
     ``path`` answers 200."""
@@ -86,19 +81,3 @@ def serve_until_ready(config: Path, path: str = "/", limit_s: float = 300.0, roo
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-
-
-def wait_until_answers(url: str, proc: subprocess.Popen, name: str, limit_s: float = 300.0) -> None:
-    """Poll ``url`` until it answers 200; RuntimeError if ``proc`` (``name``) exits first or ``limit_s`` pass."""
-    start = time.perf_counter()
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited ({proc.returncode}) before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-        if time.perf_counter() - start > limit_s:
-            raise RuntimeError(f"{name} did not answer {url} in {limit_s:.0f} s")

@@ -6,7 +6,7 @@ moment they count, so a kill at any point leaves the previous commit whole. ``me
 its other fields, so a hand edit or a torn copy is seen. Files no commit names are left by a killed save or
 replaced by a merge: :func:`remove_unnamed` clears them after the next commit. So a reader in another process
 can find a file its ``meta.json`` names gone; :func:`raise_if_replaced` tells that (a newer commit: read it)
-from damage.
+from damage, and :func:`read_newest` reads again until a commit stays put.
 """
 
 from __future__ import annotations
@@ -16,11 +16,14 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+READ_ATTEMPTS = 10  # reads of a folder that newer commits keep replacing before the reader gives up
 
 
 def commit(folder: Path, meta: Mapping[str, Any]) -> None:
@@ -64,3 +67,15 @@ def raise_if_replaced(folder: Path, text: str, what: str) -> None:
         now = ""
     if now != text:
         raise Replaced(what)
+
+
+def read_newest(read: Callable[[], T]) -> T | Replaced:
+    """``read()``, again each time it raises Replaced (a newer commit removed a file the one it read names), up to
+    :data:`READ_ATTEMPTS` times; the last Replaced when the folder kept changing."""
+    replaced = Replaced("")
+    for _ in range(READ_ATTEMPTS):
+        try:
+            return read()
+        except Replaced as exc:
+            replaced = exc
+    return replaced

@@ -48,7 +48,7 @@ import numpy as np
 from filelock import FileLock
 
 from rag import marker
-from rag.commits import Replaced, commit, meta_digest, raise_if_replaced, remove_unnamed
+from rag.commits import Replaced, commit, meta_digest, raise_if_replaced, read_newest, remove_unnamed
 from rag.config import Settings
 from rag.filters import FilterRule
 from rag.schema import date_from_key
@@ -62,7 +62,6 @@ K1, B = 1.5, 0.75  # bm25s's defaults, which the index was measured with
 FORMAT = 3  # the files' layout: 3 = segments; an index saved in another layout is rebuilt
 MAX_SEGMENTS = 12  # past this, a save merges the newer segments into one
 FETCH = 2000  # chunks read back from Chroma per call when an update indexes what it wrote
-READ_ATTEMPTS = 5  # reads of a commit that another process's newer commit keeps replacing before giving up
 MERGE_BLOCK = 4_000_000  # postings a merge places at a time: its memory beyond the merged segment (~100 MB)
 COLUMNS = ("ids", "articles", "article_codes", "outlets", "outlet_codes", "dates", "lengths", "deleted")
 POSTINGS = ("terms", "indptr", "rows", "tf")
@@ -622,13 +621,8 @@ class LexicalIndex:
         arrays disagree with each other or with the commit. A file missing because a newer commit replaced
         the one read (another process's merge) is not damage: that commit is read instead.
         """
-        problem = ""
-        for _ in range(READ_ATTEMPTS):
-            try:
-                return cls._read(folder, known, postings)
-            except Replaced as exc:  # a newer commit (another process's merge) removed a file: read that one
-                problem = str(exc)
-        return None, problem
+        got = read_newest(lambda: cls._read(folder, known, postings))
+        return (None, str(got)) if isinstance(got, Replaced) else got
 
     @classmethod
     def _read(cls, folder: Path, known: LexicalIndex | None, postings: bool) -> tuple[LexicalIndex | None, str]:
@@ -773,13 +767,19 @@ class LexicalCache:
         this machine is writing now and left no open entry in the change log to follow (one that began by
         recovering what a killed run left). In http mode the writer lock is not taken, so the run's marker alone
         says so. An ingest writing from anywhere is otherwise found through the change log (:meth:`_caught_up`)."""
-        index_dir = self.store.settings.index_dir
-        if not self.reader or marker.read(index_dir) is None:
+        return (self.reader and marker.read(self.store.settings.index_dir) is not None
+                and self._answers_while_writing(index.version))
+
+    def _answers_while_writing(self, version: str) -> bool:
+        """Whether this cache answers from the lexical index of ``version`` while an ingest writes: a reader's
+        does, unless (embedded) the writer lock is free, so the run was killed and its leftovers are rebuilt,
+        as the next ingest will; a writer's never does."""
+        if not self.reader:
             return False
-        if self.store.settings.store.mode == "embedded" and not marker.running(index_dir):
-            return False  # a marker left by a killed run: rebuild, as the next ingest will
+        if self.store.settings.store.mode == "embedded" and not marker.running(self.store.settings.index_dir):
+            return False
         log.info("an ingest is writing to the index: answering from the lexical index of store version %s until "
-                 "it finishes", index.version)
+                 "it finishes", version)
         return True
 
     def _caught_up(self, index: LexicalIndex, version: str) -> LexicalIndex | None:
@@ -795,19 +795,14 @@ class LexicalCache:
         path = self.store.log_between(index.version, version)
         if path is None or len(path.changes.written) >= max(len(index), 1):
             return None
-        if path.writing:
-            embedded = self.store.settings.store.mode == "embedded"
-            if not self.reader or (embedded and not marker.running(self.store.settings.index_dir)):
-                return None
+        if path.writing and not self._answers_while_writing(path.reached):
+            return None
         caught = index if path.reached == index.version else \
             index.updated(self.store, path.changes.written, path.changes.deleted, path.reached)
-        if path.writing:  # Chroma holds part of the run's chunks: its count cannot be compared yet
-            log.info("an ingest is writing to the index: answering from the lexical index of store version %s "
-                     "until it finishes", path.reached)
-        elif len(caught) != self.store.count_chunks():
-            log.warning("the lexical index caught up through the change log disagrees with Chroma; rebuilding it")
-            return None
-        else:
+        if not path.writing:  # while a run writes, Chroma holds part of its chunks: no count to compare yet
+            if len(caught) != self.store.count_chunks():
+                log.warning("the lexical index caught up through the change log disagrees with Chroma; rebuilding it")
+                return None
             log.info("the lexical index caught up with store version %s: %d chunk(s) written, %d deleted", version,
                      len(path.changes.written), len(path.changes.deleted))
         if caught is not index:

@@ -135,6 +135,8 @@ class Store:
         for it (:meth:`warmed`) before they use the index. Chroma holds every other call on the store until the load
         ends, so what overlaps it must not touch Chroma. Once per store; a failure is left for the query or
         write that follows to report. The thread is not a daemon, so a process never exits while Chroma loads."""
+        if self._warming is not None:  # started before (every unfiltered search asks)
+            return
         dimension = getattr(getattr(self.chunks, "_model", None), "dimension", None)  # None: nothing written yet
         if self.settings.store.mode != "embedded" or not isinstance(dimension, int):
             return

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from filelock import FileLock
 
-from rag.commits import Replaced, commit, meta_digest, raise_if_replaced, remove_unnamed
+from rag.commits import Replaced, commit, meta_digest, raise_if_replaced, read_newest, remove_unnamed
 from rag.errors import StoreError, index_error
 from rag.text import STOPWORDS, fold, terms
 
@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 
 FORMAT = 2  # of the saved table: 2 = segments in a folder (1, one file, is read once and replaced)
 MAX_SEGMENTS = 12  # past this, a save merges the newer segments into one
-READ_ATTEMPTS = 10  # reads of a table that newer commits keep replacing before reading it as empty
 STORY_KEY = "story"  # the chunk metadata field holding the article's story id
 LEAD_CHARS = 1000  # names are read from the title and this much of the article's text
 # Chosen, with the linkage and the default threshold, as the best B-cubed F1 on the tune half of
@@ -376,18 +375,20 @@ class StoryTable:
     @classmethod
     def load(cls, folder: Path, params: Params) -> StoryTable:
         """The table saved in ``folder``; an empty one (version "") when there is none or it is damaged."""
-        for _ in range(READ_ATTEMPTS):
-            try:
-                if not (folder / "meta.json").exists() and _legacy_path(folder).exists():
-                    return cls._load_legacy(folder, params)
-                return cls._read(folder, params)
-            except Replaced:  # a newer commit removed a file this one named: read that commit
-                continue
-            except Exception as exc:  # noqa: BLE001 - any damage means "rebuild it from Chroma", never a crash
-                log.warning("the story table %s is damaged (%s): rebuilding it from the index", folder, exc)
-                return cls(params)
-        log.warning("the story table %s kept changing while it was read: reading it as empty", folder)
-        return cls(params)
+        def read() -> StoryTable:
+            if not (folder / "meta.json").exists() and _legacy_path(folder).exists():
+                return cls._load_legacy(folder, params)
+            return cls._read(folder, params)
+
+        try:
+            got = read_newest(read)
+        except Exception as exc:  # noqa: BLE001 - any damage means "rebuild it from Chroma", never a crash
+            log.warning("the story table %s is damaged (%s): rebuilding it from the index", folder, exc)
+            return cls(params)
+        if isinstance(got, Replaced):
+            log.warning("the story table %s kept changing while it was read: reading it as empty", folder)
+            return cls(params)
+        return got
 
     @classmethod
     def _read(cls, folder: Path, params: Params) -> StoryTable:

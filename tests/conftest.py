@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import wait_until_answers
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -99,34 +101,16 @@ class LocalServer:
         self.server.server_close()
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until_up(url: str, proc, seconds: float, what: str, log: Path | None = None) -> None:
-    """Poll ``url`` until it answers 200; fail the test if ``proc`` exits or time runs out."""
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
-            pytest.fail(f"{what} exited at start {tail}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    if proc is not None:
-        proc.kill()
-    pytest.fail(f"{what} did not answer within {seconds:.0f} s")
+    """Poll ``url`` until it answers 200; fail the test (with the end of ``log``) if ``proc`` exits or time runs
+    out, killing ``proc`` if it still runs."""
+    try:
+        wait_until_answers(url, proc, what, seconds)
+    except RuntimeError as exc:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+        pytest.fail(f"{exc} {tail}")
 
 
 @contextmanager

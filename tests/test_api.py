@@ -23,7 +23,8 @@ from rag.outputs import SOURCES_HEADING, answer_markdown, answer_out, without_so
 from rag.prompts import REFUSAL
 from rag.schema import Answer, AnswerSentence, Citation, Refusal, Support
 
-from .conftest import ARTICLES, free_port, make_settings, served
+from .conftest import ARTICLES, make_settings, served
+from .servers import free_port
 from .test_faults import MisbehavingLLM, llm_settings
 
 KEY = "test-key-0123456789"

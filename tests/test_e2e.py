@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import ARTICLES, BAD, ROOT, free_port, served
+from .conftest import ARTICLES, BAD, ROOT, served
+from .servers import free_port
 
 pytestmark = pytest.mark.e2e
 EXAMPLE = "Why is Putin turning to North Korea for weapons?"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, free_port, served
+from .conftest import ROOT, served
+from .servers import free_port
 from .test_e2e import browsing
 
 pytestmark = pytest.mark.e2e

@@ -271,7 +271,8 @@ def test_the_index_tab_shows_the_feeds_and_polls_them_on_request(tmp_path, site)
     polls again (a 304: nothing new) and says so."""
     import os
 
-    from .conftest import free_port, served
+    from .conftest import served
+    from .servers import free_port
     from .test_e2e import browsing
 
     port = free_port()

@@ -13,7 +13,8 @@ from rag.errors import ModelError
 from rag.schema import Answer
 from rag.service import Done, Error, Sources, Token, ask
 
-from .conftest import free_port, wait_until_up
+from .conftest import wait_until_up
+from .servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm]
 QUESTION = "Which town will host the first Glowfish Festival?"

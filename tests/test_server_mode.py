@@ -15,7 +15,8 @@ from ingest.index import ingest_paths
 from rag.service import answer
 from rag.store import get_store
 
-from .conftest import ARTICLES, free_port, make_settings, wait_until_up
+from .conftest import ARTICLES, make_settings, wait_until_up
+from .servers import free_port
 from .test_crash import make_corpus
 from .test_ingest import check_consistent
 
